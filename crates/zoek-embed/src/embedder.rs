@@ -1,0 +1,353 @@
+//! The public entry point: a loaded model, its tokenizer and a thread pool.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+use sha2::{Digest, Sha256};
+
+use crate::error::EmbedError;
+use crate::image::ModelImage;
+use crate::linear::LinearBackend;
+use crate::models::e5_image::{E5ImageModel, Parallelism};
+use crate::tokenize::TextTokenizer;
+use crate::windows::{self, Combiner};
+
+/// Most tokens one forward pass of a passage batch holds; bounds activation memory
+/// (~40 KB a token for e5-small) while keeping each weight load amortised over many tokens.
+const BATCH_TOKENS: usize = 1024;
+
+/// Options for [`Embedder::from_dir_with`].
+#[derive(Debug, Clone, Default)]
+pub struct EmbedderOptions {
+    /// Worker threads of the embedder's own pool; `None`: all available cores.
+    pub threads: Option<usize>,
+    /// Implementation of the e5 image's quantised linear layers.
+    pub linear: LinearBackend,
+}
+
+/// Prefixes prepended to queries and passages (the e5 family is trained with them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prefixes {
+    /// Prepended to queries, e.g. `"query: "`.
+    pub query: String,
+    /// Prepended to passages, e.g. `"passage: "`.
+    pub passage: String,
+}
+
+impl Prefixes {
+    /// The e5 convention.
+    pub fn e5() -> Self {
+        Self {
+            query: "query: ".into(),
+            passage: "passage: ".into(),
+        }
+    }
+}
+
+enum Encoder {
+    Image(Box<E5ImageModel>),
+}
+
+impl Encoder {
+    fn forward(&self, seqs: &[&[u32]], par: Parallelism) -> Result<Vec<Vec<f32>>, EmbedError> {
+        match self {
+            Self::Image(m) => m.forward(seqs, par),
+        }
+    }
+}
+
+/// A sentence-embedding model ready to embed text.
+///
+/// Loads multilingual-e5-small from the 4-bit E5S1 image that `models/fetch` installs, or a
+/// Hugging Face BERT/XLM-RoBERTa directory. Vectors are mean-pooled and L2-normalised, so the
+/// dot product of two vectors is their cosine similarity.
+///
+/// ```
+/// # fn main() -> Result<(), zoek_embed::EmbedError> {
+/// # let dir = zoek_embed::default_model_dir();
+/// # if !dir.exists() { eprintln!("skipped: no model in {}", dir.display()); return Ok(()); }
+/// use zoek_embed::Embedder;
+///
+/// let embedder = Embedder::from_dir(zoek_embed::default_model_dir())?;
+/// let q = embedder.embed_query("Wat belemmert de samenwerking?")?;
+/// let docs = embedder.embed_passages(&[
+///     "Zonder gedeelde visie loopt de samenwerking tussen zorgcoöperatie en zorgaanbieder vast.",
+///     "De bakker verkoopt brood.",
+/// ])?;
+/// let score = |d: &[f32]| q.iter().zip(d).map(|(a, b)| a * b).sum::<f32>();
+/// assert_eq!(q.len(), embedder.dim());
+/// assert!(score(&docs[0]) > score(&docs[1]));
+/// # Ok(())
+/// # }
+/// ```
+pub struct Embedder {
+    encoder: Encoder,
+    tokenizer: TextTokenizer,
+    pool: rayon::ThreadPool,
+    threads: usize,
+    model_id: String,
+    dim: usize,
+    max_content: usize,
+    prefixes: Prefixes,
+}
+
+impl std::fmt::Debug for Embedder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Embedder")
+            .field("model_id", &self.model_id)
+            .field("dim", &self.dim)
+            .field("threads", &self.threads)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct Manifest {
+    image: String,
+    tokenizer: String,
+    model: Option<String>,
+    quantization: Option<String>,
+}
+
+impl Embedder {
+    /// Loads the model in `dir` with default options; see [`Embedder::from_dir_with`].
+    pub fn from_dir(dir: impl AsRef<Path>) -> Result<Self, EmbedError> {
+        Self::from_dir_with(dir, EmbedderOptions::default())
+    }
+
+    /// Loads the model in `dir`: an e5 image directory (`zoek-model.json` naming the image and
+    /// `tokenizer.json`, as `models/fetch` writes it).
+    pub fn from_dir_with(dir: impl AsRef<Path>, opts: EmbedderOptions) -> Result<Self, EmbedError> {
+        let dir = dir.as_ref();
+        let manifest_path = dir.join("zoek-model.json");
+        if !manifest_path.is_file() {
+            return Err(EmbedError::ModelNotFound {
+                dir: dir.to_path_buf(),
+            });
+        }
+        let text = std::fs::read_to_string(&manifest_path).map_err(|source| EmbedError::Io {
+            path: manifest_path.clone(),
+            source,
+        })?;
+        let manifest: Manifest = serde_json::from_str(&text).map_err(|e| EmbedError::Config {
+            path: manifest_path.clone(),
+            message: e.to_string(),
+        })?;
+        let image_path = dir.join(&manifest.image);
+        if !image_path.is_file() {
+            return Err(EmbedError::ModelNotFound {
+                dir: dir.to_path_buf(),
+            });
+        }
+        let tokenizer = TextTokenizer::from_file(&dir.join(&manifest.tokenizer))?;
+        let image = ModelImage::open(&image_path)?;
+        let hash = sha256_file(&image_path)?;
+        let model = E5ImageModel::load(image, opts.linear)?;
+        let cfg = model.config().clone();
+        let name = manifest
+            .model
+            .as_deref()
+            .and_then(|m| m.rsplit('/').next())
+            .unwrap_or("e5-image");
+        let quant = manifest.quantization.as_deref().unwrap_or("q4_0");
+        Self::assemble(
+            Encoder::Image(Box::new(model)),
+            tokenizer,
+            format!("{name}/{quant}/sha256:{hash}"),
+            cfg.hidden_size,
+            cfg.max_position_embeddings,
+            Prefixes::e5(),
+            &opts,
+        )
+    }
+
+    fn assemble(
+        encoder: Encoder,
+        tokenizer: TextTokenizer,
+        model_id: String,
+        dim: usize,
+        max_positions: usize,
+        prefixes: Prefixes,
+        opts: &EmbedderOptions,
+    ) -> Result<Self, EmbedError> {
+        let threads = opts
+            .threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+            .max(1);
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("zoek-embed-{i}"))
+            .build()
+            .map_err(|e| EmbedError::ThreadPool(e.to_string()))?;
+        let max_content = max_positions.saturating_sub(tokenizer.specials());
+        if max_content == 0 {
+            return Err(EmbedError::Inconsistent(format!(
+                "{max_positions} positions leave no room for content"
+            )));
+        }
+        tracing::debug!(%model_id, threads, "embedder loaded");
+        Ok(Self {
+            encoder,
+            tokenizer,
+            pool,
+            threads,
+            model_id,
+            dim,
+            max_content,
+            prefixes,
+        })
+    }
+
+    /// Embeds a search query (with the model's query prefix, e.g. `"query: "`), L2-normalised.
+    pub fn embed_query(&self, text: &str) -> Result<Vec<f32>, EmbedError> {
+        let prefix = &self.prefixes.query;
+        let mut out = self
+            .pool
+            .install(|| self.embed_texts(&[text], prefix, true))?;
+        out.pop()
+            .ok_or_else(|| EmbedError::Inconsistent("no vector for the query".into()))
+    }
+
+    /// Embeds passages (with the passage prefix), L2-normalised, in batches spread over the
+    /// embedder's threads. The result is in input order.
+    pub fn embed_passages(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        let prefix = &self.prefixes.passage;
+        self.pool
+            .install(|| self.embed_texts(texts, prefix, texts.len() == 1))
+    }
+
+    /// Content tokens of `text` alone: no prefix, no specials.
+    pub fn count_tokens(&self, text: &str) -> Result<usize, EmbedError> {
+        Ok(self.tokenizer.content_ids(text)?.len())
+    }
+
+    /// Content token ids of `text` alone (no prefix, no specials).
+    pub fn token_ids(&self, text: &str) -> Result<Vec<u32>, EmbedError> {
+        self.tokenizer.content_ids(text)
+    }
+
+    /// Vector length.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// A fingerprint of the model (name, weight format and the weights' sha256); an index
+    /// stores it and refuses to be queried with a different model.
+    pub fn model_id(&self) -> &str {
+        &self.model_id
+    }
+
+    /// Threads in the embedder's pool.
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
+    /// The prefixes this model uses.
+    pub fn prefixes(&self) -> &Prefixes {
+        &self.prefixes
+    }
+
+    /// Runs on the embedder's pool.
+    fn embed_texts(
+        &self,
+        texts: &[&str],
+        prefix: &str,
+        single: bool,
+    ) -> Result<Vec<Vec<f32>>, EmbedError> {
+        let contents: Vec<Vec<u32>> = texts
+            .par_iter()
+            .map(|t| self.tokenizer.content_ids(&format!("{prefix}{t}")))
+            .collect::<Result<_, _>>()?;
+        // (text index, sequence with specials, weight)
+        let mut windows: Vec<(usize, Vec<u32>, f32)> = Vec::new();
+        for (i, c) in contents.iter().enumerate() {
+            for w in windows::split(c, self.max_content) {
+                windows.push((i, self.tokenizer.wrap(w), windows::weight(w)));
+            }
+        }
+        let mut combiners = vec![Combiner::new(self.dim); texts.len()];
+        if single || self.threads == 1 && windows.len() == 1 {
+            let seqs: Vec<&[u32]> = windows.iter().map(|w| w.1.as_slice()).collect();
+            let pooled = self.encoder.forward(&seqs, Parallelism::Intra)?;
+            for ((i, _, wt), p) in windows.iter().zip(&pooled) {
+                combiners[*i].add(p, *wt);
+            }
+        } else {
+            let groups = group(&windows, self.threads);
+            let results: Vec<Vec<Vec<f32>>> = groups
+                .par_iter()
+                .map(|g| {
+                    let seqs: Vec<&[u32]> = g.iter().map(|&j| windows[j].1.as_slice()).collect();
+                    self.encoder.forward(&seqs, Parallelism::Serial)
+                })
+                .collect::<Result<_, _>>()?;
+            for (g, pooled) in groups.iter().zip(&results) {
+                for (&j, p) in g.iter().zip(pooled) {
+                    combiners[windows[j].0].add(p, windows[j].2);
+                }
+            }
+        }
+        Ok(combiners.into_iter().map(Combiner::finish).collect())
+    }
+}
+
+/// Groups window indices into forward passes: similar lengths together (less attention
+/// imbalance), at most [`BATCH_TOKENS`] tokens each, and at least as many groups as threads
+/// when there is enough work.
+fn group(windows: &[(usize, Vec<u32>, f32)], threads: usize) -> Vec<Vec<usize>> {
+    let mut order: Vec<usize> = (0..windows.len()).collect();
+    order.sort_by_key(|&j| std::cmp::Reverse(windows[j].1.len()));
+    let total: usize = windows.iter().map(|w| w.1.len()).sum();
+    let budget = total.div_ceil(threads.max(1)).clamp(1, BATCH_TOKENS);
+    let mut groups = Vec::new();
+    let mut cur: Vec<usize> = Vec::new();
+    let mut cur_tokens = 0;
+    for j in order {
+        let len = windows[j].1.len();
+        if !cur.is_empty() && cur_tokens + len > budget {
+            groups.push(std::mem::take(&mut cur));
+            cur_tokens = 0;
+        }
+        cur.push(j);
+        cur_tokens += len;
+    }
+    if !cur.is_empty() {
+        groups.push(cur);
+    }
+    groups
+}
+
+fn sha256_file(path: &Path) -> Result<String, EmbedError> {
+    let io = |source| EmbedError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    // Read through the page cache rather than the map, so hashing does not count the whole
+    // word table into the process's resident memory.
+    let mut f = std::fs::File::open(path).map_err(io)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf).map_err(io)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+/// The model directory used when none is given: `$ZOEK_MODEL_DIR`, else
+/// `<workspace root>/models/multilingual-e5-small-q4` (where `models/fetch` puts it).
+pub fn default_model_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("ZOEK_MODEL_DIR").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/multilingual-e5-small-q4");
+    dir.canonicalize().unwrap_or(dir)
+}

