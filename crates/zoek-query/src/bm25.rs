@@ -1,0 +1,235 @@
+//! The lexical side: a tantivy BM25 index over passages with stemming for the corpus language.
+
+use std::path::Path;
+
+use tantivy::collector::TopDocs;
+use tantivy::query::{BooleanQuery, Occur, Query, TermQuery};
+use tantivy::schema::{
+    FAST, Field, IndexRecordOption, STORED, Schema, TextFieldIndexing, TextOptions,
+};
+use tantivy::tokenizer::{
+    AsciiFoldingFilter, Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer,
+    StopWordFilter, TextAnalyzer, TokenStream,
+};
+use tantivy::{Index, IndexReader, Term, doc};
+
+use crate::error::{QueryError, Result};
+
+const TOKENIZER: &str = "zoek";
+const FIELD_TEXT: &str = "text";
+const FIELD_PASSAGE: &str = "passage";
+const WRITER_MEMORY: usize = 64 << 20;
+
+/// The analyzer shared by indexing and querying: lower-casing, the language's stop words,
+/// diacritics folded (so "coöperatie" meets "cooperatie"), then the Snowball stemmer.
+pub fn analyzer(language: Language) -> TextAnalyzer {
+    let builder = TextAnalyzer::builder(SimpleTokenizer::default())
+        .filter(RemoveLongFilter::limit(40))
+        .filter(LowerCaser);
+    match StopWordFilter::new(language) {
+        Some(stop) => builder
+            .filter(stop)
+            .filter(AsciiFoldingFilter)
+            .filter(Stemmer::new(language))
+            .build(),
+        None => builder
+            .filter(AsciiFoldingFilter)
+            .filter(Stemmer::new(language))
+            .build(),
+    }
+}
+
+/// The analysed terms of a text, in order, duplicates removed.
+pub fn terms(language: Language, text: &str) -> Vec<String> {
+    let mut analyzer = analyzer(language);
+    let mut stream = analyzer.token_stream(text);
+    let mut out: Vec<String> = Vec::new();
+    while let Some(token) = stream.next() {
+        if !out.contains(&token.text) {
+            out.push(token.text.clone());
+        }
+    }
+    out
+}
+
+fn schema() -> (Schema, Field, Field) {
+    let mut builder = Schema::builder();
+    let indexing = TextFieldIndexing::default()
+        .set_tokenizer(TOKENIZER)
+        .set_index_option(IndexRecordOption::WithFreqs);
+    let text = builder.add_text_field(
+        FIELD_TEXT,
+        TextOptions::default().set_indexing_options(indexing),
+    );
+    let passage = builder.add_u64_field(FIELD_PASSAGE, FAST | STORED);
+    (builder.build(), text, passage)
+}
+
+/// Writes a BM25 index of `(passage id, heading + text)` into the empty directory `dir`.
+pub fn write_bm25<'a>(
+    dir: &Path,
+    language: Language,
+    passages: impl Iterator<Item = (u32, &'a str, &'a str)>,
+) -> Result<()> {
+    let (schema, text, passage) = schema();
+    let index = Index::create_in_dir(dir, schema)?;
+    index.tokenizers().register(TOKENIZER, analyzer(language));
+    // One thread gives one segment and deterministic output; indexing is not the bottleneck
+    // next to embedding.
+    let mut writer: tantivy::IndexWriter = index.writer_with_num_threads(1, WRITER_MEMORY)?;
+    for (id, heading, body) in passages {
+        let content = if heading.is_empty() {
+            body.to_owned()
+        } else {
+            format!("{heading}\n{body}")
+        };
+        writer.add_document(doc!(text => content, passage => u64::from(id)))?;
+    }
+    writer.commit()?;
+    writer.wait_merging_threads()?;
+    Ok(())
+}
+
+/// An open BM25 index.
+pub struct Bm25 {
+    reader: IndexReader,
+    text: Field,
+    language: Language,
+}
+
+impl std::fmt::Debug for Bm25 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bm25")
+            .field("language", &self.language)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Lexical matches for a question.
+#[derive(Debug, Clone, Default)]
+pub struct Bm25Result {
+    /// `(passage id, BM25 score)`, best first.
+    pub hits: Vec<(u32, f32)>,
+    /// Share of the question's analysed terms that occur in the index (0 when it has none).
+    pub coverage: f32,
+}
+
+impl Bm25 {
+    /// Opens the index in `dir`.
+    pub fn open(dir: &Path, language: Language) -> Result<Self> {
+        let index = Index::open_in_dir(dir).map_err(|e| QueryError::Corrupt {
+            path: dir.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        index.tokenizers().register(TOKENIZER, analyzer(language));
+        let text = index.schema().get_field(FIELD_TEXT)?;
+        let reader = index.reader()?;
+        Ok(Self {
+            reader,
+            text,
+            language,
+        })
+    }
+
+    /// The `limit` best passages for `question` by BM25, and the question's term coverage.
+    pub fn search(&self, question: &str, limit: usize) -> Result<Bm25Result> {
+        let terms = terms(self.language, question);
+        if terms.is_empty() || limit == 0 {
+            return Ok(Bm25Result::default());
+        }
+        let searcher = self.reader.searcher();
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        let mut known = 0usize;
+        for t in &terms {
+            let term = Term::from_field_text(self.text, t);
+            if searcher.doc_freq(&term)? > 0 {
+                known += 1;
+                clauses.push((
+                    Occur::Should,
+                    Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs)),
+                ));
+            }
+        }
+        let coverage = known as f32 / terms.len() as f32;
+        if clauses.is_empty() {
+            return Ok(Bm25Result {
+                hits: Vec::new(),
+                coverage,
+            });
+        }
+        let query = BooleanQuery::new(clauses);
+        let top = searcher.search(&query, &TopDocs::with_limit(limit).order_by_score())?;
+        let mut hits = Vec::with_capacity(top.len());
+        for (score, address) in top {
+            let column = searcher
+                .segment_reader(address.segment_ord)
+                .fast_fields()
+                .u64(FIELD_PASSAGE)?;
+            let id = column
+                .first(address.doc_id)
+                .ok_or_else(|| QueryError::Corrupt {
+                    path: FIELD_PASSAGE.into(),
+                    reason: "BM25 document without passage id".into(),
+                })?;
+            let id = u32::try_from(id).map_err(|_| QueryError::Corrupt {
+                path: FIELD_PASSAGE.into(),
+                reason: format!("passage id {id} out of range"),
+            })?;
+            hits.push((id, score));
+        }
+        Ok(Bm25Result { hits, coverage })
+    }
+}
+
+/// Stored field check used by tests: the `passage` field is also stored so an index can be
+/// inspected with generic tantivy tools.
+#[cfg(test)]
+fn stored_passage(doc: &tantivy::TantivyDocument, field: Field) -> Option<u64> {
+    use tantivy::schema::Value;
+    doc.get_first(field).and_then(|v| v.as_u64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dutch_stemming_and_folding() {
+        let stems = terms(
+            Language::Dutch,
+            "De samenwerking, samenwerkingen en samenwerken; vorm en vormen",
+        );
+        assert_eq!(stems, ["samenwerk", "vorm"]);
+        assert_eq!(
+            terms(Language::Dutch, "zorgcoöperaties"),
+            terms(Language::Dutch, "zorgcooperatie")
+        );
+    }
+
+    #[test]
+    fn search_ranks_and_reports_coverage() {
+        let dir = tempfile::tempdir().unwrap();
+        let passages = [
+            (0u32, "Fase", "Het initiatief lag bij de zorgcoöperatie."),
+            (1, "", "Wantrouwen belemmerde de samenwerking in het dorp."),
+            (2, "Vormen", "Twee vormen van partnerschap en samenwerking."),
+        ];
+        write_bm25(dir.path(), Language::Dutch, passages.iter().copied()).unwrap();
+        let bm25 = Bm25::open(dir.path(), Language::Dutch).unwrap();
+        let r = bm25.search("wat belemmerde de samenwerking?", 10).unwrap();
+        assert_eq!(r.hits[0].0, 1);
+        assert_eq!(r.hits.len(), 2);
+        assert!((r.coverage - 1.0).abs() < 1e-6, "{}", r.coverage);
+        let r = bm25.search("what hinders cooperation?", 10).unwrap();
+        assert!(r.hits.is_empty());
+        assert_eq!(r.coverage, 0.0);
+        let r = bm25.search("initiatief fiets", 10).unwrap();
+        assert_eq!(r.hits[0].0, 0);
+        assert!((r.coverage - 0.5).abs() < 1e-6);
+
+        let searcher = bm25.reader.searcher();
+        let (_, _, passage) = schema();
+        let doc: tantivy::TantivyDocument = searcher.doc(tantivy::DocAddress::new(0, 2)).unwrap();
+        assert_eq!(stored_passage(&doc, passage), Some(2));
+    }
+}

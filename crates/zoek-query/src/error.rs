@@ -1,0 +1,113 @@
+//! The one error type of the crate.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong while building or querying a collection.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    /// The inputs held no document with indexable text.
+    #[error("empty corpus: no readable document with text in {inputs}")]
+    EmptyCorpus {
+        /// The inputs as given, joined for display.
+        inputs: String,
+    },
+    /// An input path does not exist.
+    #[error("input path not found: {0}")]
+    InputNotFound(PathBuf),
+    /// The question is empty or only whitespace.
+    #[error("the question is empty")]
+    EmptyQuestion,
+    /// The question is longer than the configured limit.
+    #[error("the question is {len} bytes long; the limit is {limit} bytes")]
+    QuestionTooLong {
+        /// Length of the question in bytes.
+        len: usize,
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// `k` was zero.
+    #[error("k must be at least 1")]
+    ZeroK,
+    /// The collection directory does not exist or has no manifest.
+    #[error("no collection at {dir}: {reason}")]
+    MissingCollection {
+        /// The directory that was opened.
+        dir: PathBuf,
+        /// Why it is not a collection.
+        reason: String,
+    },
+    /// The manifest or a data file is unreadable, inconsistent or of an unknown format.
+    #[error("corrupt collection at {path}: {reason}")]
+    Corrupt {
+        /// The file at fault.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The collection was written by an incompatible version of zoek.
+    #[error(
+        "collection format version {found} is not supported (this build reads version {supported})"
+    )]
+    UnsupportedVersion {
+        /// Version found in the manifest.
+        found: u32,
+        /// Version this build reads.
+        supported: u32,
+    },
+    /// The engine's model differs from the one the collection was built with.
+    #[error(
+        "model mismatch: the collection was built with model `{collection}` but the engine runs `{engine}`; rebuild the collection or use the same model"
+    )]
+    ModelMismatch {
+        /// Fingerprint recorded in the collection's manifest.
+        collection: String,
+        /// Fingerprint of the engine's model.
+        engine: String,
+    },
+    /// The embedder returned vectors of an unexpected shape.
+    #[error("embedder returned {got} values where {expected} were expected")]
+    EmbeddingShape {
+        /// Values expected.
+        expected: usize,
+        /// Values returned.
+        got: usize,
+    },
+    /// The embedding model failed.
+    #[error("embedding failed: {0}")]
+    Embed(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The vector index failed.
+    #[error("vector index: {0}")]
+    Index(String),
+    /// The BM25 index failed.
+    #[error("bm25 index: {0}")]
+    Bm25(#[from] tantivy::TantivyError),
+    /// An I/O error on a path.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path being read or written.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A record could not be (de)serialised.
+    #[error("{path}: {source}")]
+    Json {
+        /// The file being read or written.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// Invalid options.
+    #[error("invalid option: {0}")]
+    InvalidOption(String),
+}
+
+/// Result alias for this crate.
+pub type Result<T, E = QueryError> = std::result::Result<T, E>;
+
+pub(crate) fn io_err(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> QueryError {
+    let path = path.into();
+    move |source| QueryError::Io { path, source }
+}

@@ -1,0 +1,242 @@
+//! The collection manifest: what was built, with which model and settings, and which files
+//! belong to it. It is written last and swapped in atomically, so a collection directory
+//! always describes one complete build.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use tantivy::tokenizer::Language;
+
+use crate::error::{QueryError, Result, io_err};
+use crate::ingest::{InputFile, SkippedFile};
+
+/// File name of the manifest in a collection directory.
+pub const MANIFEST_FILE: &str = "manifest.json";
+/// Value of [`Manifest::format`].
+pub const FORMAT_NAME: &str = "zoek-collection";
+/// The collection format version this build writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// How passages were cut.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChunkingSettings {
+    /// Maximum passage length in tokens.
+    pub max_tokens: usize,
+    /// What counted tokens: `"model"` or `"chars/4"`.
+    pub token_counter: String,
+    /// Whether web boilerplate was removed.
+    pub clean: bool,
+}
+
+/// Counts of the built collection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    /// Documents with at least one passage.
+    pub documents: usize,
+    /// Passages.
+    pub passages: usize,
+    /// Sentences (one vector each).
+    pub sentences: usize,
+}
+
+/// A data file of the collection with its size and checksum.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileEntry {
+    /// Path relative to the collection directory.
+    pub name: String,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// SHA-256 of the content, hex.
+    pub sha256: String,
+}
+
+/// Names of the collection's data files (relative to its directory).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DataFiles {
+    /// Cleaned documents, JSON lines.
+    pub documents: String,
+    /// Passages, JSON lines.
+    pub passages: String,
+    /// Byte offsets of the passage lines.
+    pub passage_offsets: String,
+    /// Sentence → passage map.
+    pub sentence_passages: String,
+    /// One vector per sentence.
+    pub sentence_vectors: String,
+    /// One vector per passage, if built.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passage_vectors: Option<String>,
+    /// HNSW graph over the sentence vectors, if the collection is large enough.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hnsw: Option<String>,
+    /// Tantivy BM25 index directory.
+    pub bm25: String,
+}
+
+/// The manifest of a collection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Always [`FORMAT_NAME`].
+    pub format: String,
+    /// Collection format version.
+    pub format_version: u32,
+    /// Unique name of this build; prefixes its data files.
+    pub generation: String,
+    /// Fingerprint of the embedding model.
+    pub model_id: String,
+    /// Vector dimension.
+    pub dim: usize,
+    /// Corpus language for BM25 stemming and stop words.
+    pub language: Language,
+    /// Chunking settings.
+    pub chunking: ChunkingSettings,
+    /// Counts.
+    pub counts: Counts,
+    /// Data file names.
+    pub data: DataFiles,
+    /// Every data file with size and checksum (BM25 files individually).
+    pub files: Vec<FileEntry>,
+    /// Input files that were read, with checksums.
+    pub inputs: Vec<InputFile>,
+    /// Input files or records that were skipped.
+    pub skipped: Vec<SkippedFile>,
+    /// Build time, seconds since the Unix epoch.
+    pub created_unix: u64,
+}
+
+impl Manifest {
+    /// Reads and validates the manifest of the collection in `dir`.
+    pub fn read(dir: &Path) -> Result<Self> {
+        if !dir.is_dir() {
+            return Err(QueryError::MissingCollection {
+                dir: dir.to_path_buf(),
+                reason: "directory does not exist".into(),
+            });
+        }
+        let path = dir.join(MANIFEST_FILE);
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(QueryError::MissingCollection {
+                    dir: dir.to_path_buf(),
+                    reason: format!("no {MANIFEST_FILE}"),
+                });
+            }
+            Err(e) => return Err(io_err(&path)(e)),
+        };
+        let value: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|e| QueryError::Corrupt {
+                path: path.clone(),
+                reason: format!("not valid JSON: {e}"),
+            })?;
+        if value.get("format").and_then(|f| f.as_str()) != Some(FORMAT_NAME) {
+            return Err(QueryError::Corrupt {
+                path,
+                reason: format!("not a {FORMAT_NAME} manifest"),
+            });
+        }
+        let version = value
+            .get("format_version")
+            .and_then(|v| v.as_u64())
+            .unwrap_or(0);
+        if version != u64::from(FORMAT_VERSION) {
+            return Err(QueryError::UnsupportedVersion {
+                found: u32::try_from(version).unwrap_or(u32::MAX),
+                supported: FORMAT_VERSION,
+            });
+        }
+        let manifest: Manifest =
+            serde_json::from_value(value).map_err(|e| QueryError::Corrupt {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
+        manifest.check_files(dir)?;
+        Ok(manifest)
+    }
+
+    /// Checks that every listed file exists with its recorded size (cheap; see
+    /// [`Manifest::verify_checksums`] for the full check).
+    fn check_files(&self, dir: &Path) -> Result<()> {
+        for f in &self.files {
+            let path = dir.join(&f.name);
+            let len =
+                std::fs::metadata(&path)
+                    .map(|m| m.len())
+                    .map_err(|_| QueryError::Corrupt {
+                        path: path.clone(),
+                        reason: "listed in the manifest but missing".into(),
+                    })?;
+            if len != f.bytes {
+                return Err(QueryError::Corrupt {
+                    path,
+                    reason: format!("{len} bytes, manifest says {}", f.bytes),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Recomputes every data file's SHA-256 and compares it with the manifest.
+    pub fn verify_checksums(&self, dir: &Path) -> Result<()> {
+        for f in &self.files {
+            let path = dir.join(&f.name);
+            let sum = sha256_file(&path)?;
+            if sum != f.sha256 {
+                return Err(QueryError::Corrupt {
+                    path,
+                    reason: "checksum mismatch".into(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// SHA-256 of a file's content, hex.
+pub fn sha256_file(path: &Path) -> Result<String> {
+    use sha2::Digest;
+    use std::io::Read;
+    let mut file = std::fs::File::open(path).map_err(io_err(path))?;
+    let mut hasher = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = file.read(&mut buf).map_err(io_err(path))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(crate::ingest::hex(&hasher.finalize()))
+}
+
+/// Lists `name` (a file or a directory, recursively) as manifest entries.
+pub fn file_entries(dir: &Path, name: &str) -> Result<Vec<FileEntry>> {
+    let path = dir.join(name);
+    let meta = std::fs::metadata(&path).map_err(io_err(&path))?;
+    if meta.is_file() {
+        return Ok(vec![FileEntry {
+            name: name.to_string(),
+            bytes: meta.len(),
+            sha256: sha256_file(&path)?,
+        }]);
+    }
+    let mut names: Vec<PathBuf> = std::fs::read_dir(&path)
+        .map_err(io_err(&path))?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<std::io::Result<_>>()
+        .map_err(io_err(&path))?;
+    names.sort();
+    let mut out = Vec::new();
+    for p in names {
+        let file_name = p
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        // Tantivy's lock files come and go with readers; they are not data.
+        if file_name.ends_with(".lock") {
+            continue;
+        }
+        out.extend(file_entries(dir, &format!("{name}/{file_name}"))?);
+    }
+    Ok(out)
+}

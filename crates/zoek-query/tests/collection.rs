@@ -1,0 +1,290 @@
+//! Building, opening and asking a collection, and the error cases, with the model-free
+//! hashing embedder (the model-backed quality tests are in `quality.rs`).
+
+use std::path::{Path, PathBuf};
+
+use zoek_query::{
+    AskOptions, BuildOptions, Collection, Engine, HashEmbedder, QueryError, RankMode, TokenCounting,
+};
+
+fn corpus_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../corpus")
+}
+
+fn opts() -> BuildOptions {
+    BuildOptions {
+        token_counting: TokenCounting::CharEstimate,
+        passage_vectors: true,
+        ..BuildOptions::default()
+    }
+}
+
+fn built() -> (tempfile::TempDir, Engine, Collection) {
+    let out = tempfile::tempdir().unwrap();
+    let engine = Engine::new(HashEmbedder::default());
+    let stats = engine.build(&[corpus_dir()], out.path(), &opts()).unwrap();
+    assert_eq!(stats.documents, 2);
+    assert!(stats.passages >= 8, "{stats:?}");
+    assert!(stats.sentences > stats.passages);
+    assert!(stats.skipped.is_empty());
+    let collection = Collection::open(out.path()).unwrap();
+    (out, engine, collection)
+}
+
+#[test]
+fn build_open_ask_round_trip() {
+    let (_dir, engine, collection) = built();
+    collection.verify().unwrap();
+    let answer = collection
+        .ask(
+            &engine,
+            "Het initiatief voor samenwerking lag bij de zorgcoöperatie",
+            3,
+        )
+        .unwrap();
+    assert_eq!(answer.hits.len(), 3);
+    let top = &answer.hits[0];
+    assert_eq!(top.rank, 1);
+    assert_eq!(top.doc, "status-quo-samenwerking.txt");
+    assert_eq!(top.heading.as_deref(), Some("Fase en initiatief"));
+    let highlight = top.highlight.as_deref().unwrap();
+    assert!(highlight.starts_with("Het initiatief voor samenwerking in de onderzochte casussen"));
+    assert!(top.text.contains(highlight));
+    assert!(answer.bm25_coverage.unwrap() > 0.9);
+    for w in answer.hits.windows(2) {
+        assert!(w[0].score >= w[1].score);
+    }
+    let json = answer.to_json();
+    assert_eq!(json["hits"][0]["rank"], 1);
+    assert!(
+        json["timings_ms"]["total"].as_f64().unwrap()
+            >= json["timings_ms"]["embed"].as_f64().unwrap()
+    );
+}
+
+#[test]
+fn byte_ranges_point_into_the_cleaned_document() {
+    let (dir, engine, collection) = built();
+    let docs_file = dir.path().join(&collection.manifest().data.documents);
+    let docs: Vec<serde_json::Value> = std::fs::read_to_string(docs_file)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let answer = collection
+        .ask(&engine, "twee vormen van partnerschap", 5)
+        .unwrap();
+    for hit in &answer.hits {
+        let doc = docs.iter().find(|d| d["id"] == hit.doc.as_str()).unwrap();
+        let text = doc["text"].as_str().unwrap();
+        assert_eq!(&text[hit.byte_range.clone()], hit.text);
+        let hr = hit.highlight_range.clone().unwrap();
+        assert_eq!(&text[hr], hit.highlight.as_deref().unwrap());
+    }
+}
+
+#[test]
+fn every_mode_answers() {
+    let (_dir, engine, collection) = built();
+    for mode in [
+        RankMode::Hybrid,
+        RankMode::Rrf,
+        RankMode::SentenceToParent,
+        RankMode::DenseParagraph,
+    ] {
+        let answer = collection
+            .ask_with(
+                &engine,
+                "vormen van partnerschap",
+                &AskOptions {
+                    k: 4,
+                    mode,
+                    ..AskOptions::default()
+                },
+            )
+            .unwrap();
+        assert_eq!(answer.hits.len(), 4, "{mode:?}");
+        assert!(
+            answer
+                .hits
+                .iter()
+                .all(|h| h.highlight.is_some() || mode == RankMode::DenseParagraph)
+        );
+        let heading = answer.hits[0].heading.as_deref();
+        assert_eq!(heading, Some("Vormen van samenwerking"), "{mode:?}");
+    }
+}
+
+#[test]
+fn bad_questions_are_typed_errors() {
+    let (_dir, engine, collection) = built();
+    assert!(matches!(
+        collection.ask(&engine, "", 3),
+        Err(QueryError::EmptyQuestion)
+    ));
+    assert!(matches!(
+        collection.ask(&engine, " \n\t ", 3),
+        Err(QueryError::EmptyQuestion)
+    ));
+    let long = "samenwerking ".repeat(100_000 / 13 + 1);
+    assert!(matches!(
+        collection.ask(&engine, &long, 3),
+        Err(QueryError::QuestionTooLong { limit: 16384, .. })
+    ));
+    assert!(matches!(
+        collection.ask(&engine, "samenwerking", 0),
+        Err(QueryError::ZeroK)
+    ));
+}
+
+#[test]
+fn another_model_is_refused_with_both_fingerprints() {
+    let (_dir, _engine, collection) = built();
+    let other = Engine::new(HashEmbedder::new(128));
+    let err = collection.ask(&other, "samenwerking", 3).unwrap_err();
+    let QueryError::ModelMismatch {
+        collection: built_with,
+        engine,
+    } = &err
+    else {
+        panic!("expected a model mismatch, got {err:?}");
+    };
+    assert_eq!(built_with, "zoek-hash-trigram-256");
+    assert_eq!(engine, "zoek-hash-trigram-128");
+    let msg = err.to_string();
+    assert!(msg.contains("zoek-hash-trigram-256") && msg.contains("zoek-hash-trigram-128"));
+}
+
+#[test]
+fn missing_and_corrupt_collections_are_typed_errors() {
+    let err = Collection::open("/nonexistent/zoek/collection").unwrap_err();
+    assert!(
+        matches!(err, QueryError::MissingCollection { .. }),
+        "{err:?}"
+    );
+    let empty = tempfile::tempdir().unwrap();
+    assert!(matches!(
+        Collection::open(empty.path()),
+        Err(QueryError::MissingCollection { .. })
+    ));
+
+    let (dir, _engine, _collection) = built();
+    let manifest = dir.path().join("manifest.json");
+    let original = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(&manifest, &original[..original.len() / 2]).unwrap();
+    assert!(matches!(
+        Collection::open(dir.path()),
+        Err(QueryError::Corrupt { .. })
+    ));
+    std::fs::write(
+        &manifest,
+        original.replace("\"format_version\": 1", "\"format_version\": 99"),
+    )
+    .unwrap();
+    assert!(matches!(
+        Collection::open(dir.path()),
+        Err(QueryError::UnsupportedVersion {
+            found: 99,
+            supported: 1
+        })
+    ));
+    std::fs::write(&manifest, &original).unwrap();
+    let parsed: serde_json::Value = serde_json::from_str(&original).unwrap();
+    let vectors = dir
+        .path()
+        .join(parsed["data"]["sentence_vectors"].as_str().unwrap());
+    let mut bytes = std::fs::read(&vectors).unwrap();
+    bytes.truncate(bytes.len() - 4);
+    std::fs::write(&vectors, bytes).unwrap();
+    assert!(matches!(
+        Collection::open(dir.path()),
+        Err(QueryError::Corrupt { .. })
+    ));
+}
+
+#[test]
+fn empty_corpus_and_missing_input_are_errors() {
+    let engine = Engine::new(HashEmbedder::default());
+    let input = tempfile::tempdir().unwrap();
+    std::fs::write(
+        input.path().join("leeg.txt"),
+        "S M\n\n0\n\nMeer informatie\n",
+    )
+    .unwrap();
+    std::fs::write(input.path().join("binair.txt"), [0xc3, 0x28, 0x00]).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let err = engine
+        .build(&[input.path()], out.path(), &opts())
+        .unwrap_err();
+    assert!(matches!(err, QueryError::EmptyCorpus { .. }), "{err:?}");
+    let err = engine
+        .build(&[input.path().join("nope")], out.path(), &opts())
+        .unwrap_err();
+    assert!(matches!(err, QueryError::InputNotFound(_)), "{err:?}");
+}
+
+#[test]
+fn rebuilding_replaces_the_collection_and_removes_old_files() {
+    let engine = Engine::new(HashEmbedder::default());
+    let out = tempfile::tempdir().unwrap();
+    let input = tempfile::tempdir().unwrap();
+    std::fs::write(input.path().join("a.txt"), "Eerste versie van de tekst.").unwrap();
+    engine.build(&[input.path()], out.path(), &opts()).unwrap();
+    let first = Collection::open(out.path())
+        .unwrap()
+        .manifest()
+        .generation
+        .clone();
+    std::fs::write(
+        input.path().join("a.txt"),
+        "Tweede versie. Met twee zinnen.",
+    )
+    .unwrap();
+    engine.build(&[input.path()], out.path(), &opts()).unwrap();
+    let collection = Collection::open(out.path()).unwrap();
+    assert_ne!(collection.manifest().generation, first);
+    assert_eq!(collection.manifest().counts.sentences, 2);
+    let leftovers: Vec<_> = std::fs::read_dir(out.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(&first))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    let answer = collection.ask(&engine, "twee zinnen", 1).unwrap();
+    assert_eq!(
+        answer.hits[0].highlight.as_deref(),
+        Some("Met twee zinnen.")
+    );
+}
+
+#[test]
+fn progress_is_reported_per_stage() {
+    use std::sync::{Arc, Mutex};
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    let opts = BuildOptions {
+        progress: Some(Arc::new(move |p| sink.lock().unwrap().push(p))),
+        ..opts()
+    };
+    let out = tempfile::tempdir().unwrap();
+    let stats = Engine::new(HashEmbedder::default())
+        .build(&[corpus_dir()], out.path(), &opts)
+        .unwrap();
+    let seen = seen.lock().unwrap();
+    let last_embed = seen
+        .iter()
+        .rfind(|p| p.stage == zoek_query::Stage::EmbeddingSentences)
+        .unwrap();
+    assert_eq!(
+        (last_embed.done, last_embed.total),
+        (stats.sentences, stats.sentences)
+    );
+    assert_eq!(seen.last().unwrap().stage, zoek_query::Stage::Writing);
+}
+
+#[test]
+fn engine_and_collection_are_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Engine>();
+    assert_send_sync::<Collection>();
+}
