@@ -76,6 +76,8 @@ pub struct BuildOptions {
     /// Collections with at least this many sentences get an HNSW index and are searched
     /// approximately; smaller ones are scanned exactly (default 50,000).
     pub hnsw_threshold: usize,
+    /// HNSW construction parameters, for collections above `hnsw_threshold`.
+    pub hnsw_params: zoek_index::HnswParams,
     /// Texts per embedding call (default 64); progress is reported per call.
     pub batch_size: usize,
     /// Progress callback.
@@ -91,6 +93,7 @@ impl Default for BuildOptions {
             token_counting: TokenCounting::Model,
             passage_vectors: false,
             hnsw_threshold: 50_000,
+            hnsw_params: zoek_index::HnswParams::default(),
             batch_size: 64,
             progress: None,
         }
@@ -106,6 +109,7 @@ impl std::fmt::Debug for BuildOptions {
             .field("token_counting", &self.token_counting)
             .field("passage_vectors", &self.passage_vectors)
             .field("hnsw_threshold", &self.hnsw_threshold)
+            .field("hnsw_params", &self.hnsw_params)
             .field("batch_size", &self.batch_size)
             .field("progress", &self.progress.as_ref().map(|_| "callback"))
             .finish()
@@ -284,7 +288,12 @@ pub(crate) fn build(
     std::fs::rename(&bm25_tmp, &bm25_dir).map_err(io_err(&bm25_dir))?;
     report(Stage::Writing, 5, steps);
     if let Some(file) = &data.hnsw {
-        write_hnsw(&out_dir.join(file), dim, &sentence_vectors)?;
+        write_hnsw(
+            &out_dir.join(file),
+            dim,
+            &sentence_vectors,
+            &opts.hnsw_params,
+        )?;
     }
     report(Stage::Writing, 6, steps);
 

@@ -296,7 +296,16 @@ impl Collection {
             None => None,
         };
         let hnsw = match &data.hnsw {
-            Some(file) => Some(crate::vectors::SentenceGraph::open(&dir.join(file))?),
+            Some(file) => {
+                let graph = crate::vectors::SentenceGraph::open(&dir.join(file))?;
+                if graph.len() != counts.sentences {
+                    return Err(corrupt(
+                        file,
+                        "graph size differs from the sentence count".into(),
+                    ));
+                }
+                Some(graph)
+            }
             None => None,
         };
         let bm25 = Bm25::open(&dir.join(&data.bm25), manifest.language)?;
@@ -471,11 +480,19 @@ impl Collection {
         let dim = self.manifest.dim;
         match &self.hnsw {
             Some(graph) => {
-                // Several sentences of one passage can crowd the neighbour list, so ask for
-                // more sentences than passages are needed.
-                let sentences = graph.search(q, (limit * 4).max(64), ef.max(limit * 4))?;
+                // Several sentences of one passage can crowd the neighbour list, so more
+                // sentences than passages are fetched; int8 distances are rescored exactly.
+                let vectors = self.sentence_vectors.f32s()?;
+                let fetch = (limit * 4).max(64);
+                let scored = graph
+                    .candidates(q, fetch, ef.max(fetch))?
+                    .into_iter()
+                    .filter_map(|s| {
+                        let v = vectors.get(s as usize * dim..(s as usize + 1) * dim)?;
+                        Some((s, dot(v, q)))
+                    });
                 let mut hits =
-                    crate::rank::sentences_to_parents(sentences, |s| self.parent(s as usize));
+                    crate::rank::sentences_to_parents(scored, |s| self.parent(s as usize));
                 hits.truncate(limit);
                 Ok(hits)
             }

@@ -57,3 +57,4 @@ pub use embedder::{HashEmbedder, TextEmbedder};
 pub use error::{QueryError, Result};
 pub use manifest::Manifest;
 pub use tantivy::tokenizer::Language;
+pub use zoek_index::HnswParams;

@@ -3,6 +3,8 @@
 
 use std::path::Path;
 
+use zoek_index::{HnswIndex, HnswParams, Metric, Quantization, WriteOptions};
+
 use crate::embedder::dot;
 use crate::error::{QueryError, Result};
 use crate::rank::{DenseHit, sort_dense};
@@ -53,32 +55,56 @@ pub fn top(mut hits: Vec<DenseHit>, limit: usize) -> Vec<DenseHit> {
     hits
 }
 
-/// Writes the HNSW index of the sentence vectors.
-pub(crate) fn write_hnsw(path: &Path, dim: usize, vectors: &[f32]) -> Result<()> {
-    let _ = (path, dim, vectors);
-    Err(QueryError::Index(
-        "the HNSW index (zoek-index) is not wired in yet; raise hnsw_threshold".into(),
-    ))
+/// Writes the HNSW index of the sentence vectors (ids are sentence numbers). The graph
+/// keeps int8 codes only: it proposes candidates, which are then rescored exactly against
+/// the f32 sentence vectors the collection maps anyway, so storing f32 twice is not needed.
+pub(crate) fn write_hnsw(
+    path: &Path,
+    dim: usize,
+    vectors: &[f32],
+    params: &HnswParams,
+) -> Result<()> {
+    let rows = vectors.len().checked_div(dim).unwrap_or(0);
+    let ids: Vec<u64> = (0..rows as u64).collect();
+    let options = WriteOptions {
+        quantization: Quantization::Int8 { rescore: false },
+    };
+    zoek_index::write_index(path, dim, Metric::Cosine, params, &ids, vectors, &options)
+        .map(|_| ())
+        .map_err(|e| QueryError::Index(format!("{}: {e}", path.display())))
 }
 
 /// The HNSW graph over the sentence vectors of a large collection.
 #[derive(Debug)]
 pub(crate) struct SentenceGraph {
-    _private: (),
+    index: HnswIndex,
 }
 
 impl SentenceGraph {
-    /// Opens the graph file.
+    /// Opens (maps) the graph file.
     pub(crate) fn open(path: &Path) -> Result<Self> {
-        Err(QueryError::Index(format!(
-            "{}: HNSW collections need zoek-index, which is not wired in yet",
-            path.display()
-        )))
+        let index = HnswIndex::open(path).map_err(|e| QueryError::Corrupt {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        Ok(Self { index })
     }
 
-    /// `(sentence id, cosine)` of the approximate `k` nearest sentences.
-    pub(crate) fn search(&self, _q: &[f32], _k: usize, _ef: usize) -> Result<Vec<(u32, f32)>> {
-        Ok(Vec::new())
+    /// Ids of the approximate `k` nearest sentences, nearest first.
+    pub(crate) fn candidates(&self, q: &[f32], k: usize, ef: usize) -> Result<Vec<u32>> {
+        let hits = self
+            .index
+            .search(q, k, ef.max(k))
+            .map_err(|e| QueryError::Index(e.to_string()))?;
+        Ok(hits
+            .into_iter()
+            .filter_map(|n| u32::try_from(n.id).ok())
+            .collect())
+    }
+
+    /// Number of vectors in the graph.
+    pub(crate) fn len(&self) -> usize {
+        self.index.len()
     }
 }
 

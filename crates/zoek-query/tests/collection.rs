@@ -288,3 +288,44 @@ fn engine_and_collection_are_send_and_sync() {
     assert_send_sync::<Engine>();
     assert_send_sync::<Collection>();
 }
+
+#[test]
+fn large_collections_go_through_the_hnsw_graph_with_the_same_answers() {
+    let engine = Engine::new(HashEmbedder::default());
+    let exact_dir = tempfile::tempdir().unwrap();
+    let graph_dir = tempfile::tempdir().unwrap();
+    engine
+        .build(&[corpus_dir()], exact_dir.path(), &opts())
+        .unwrap();
+    let graph_opts = BuildOptions {
+        hnsw_threshold: 1,
+        ..opts()
+    };
+    let stats = engine
+        .build(&[corpus_dir()], graph_dir.path(), &graph_opts)
+        .unwrap();
+    assert!(stats.hnsw);
+    let exact = Collection::open(exact_dir.path()).unwrap();
+    let graph = Collection::open(graph_dir.path()).unwrap();
+    assert!(!exact.uses_hnsw());
+    assert!(graph.uses_hnsw());
+    graph.verify().unwrap();
+    for question in [
+        "vormen van partnerschap",
+        "initiatief zorgcoöperatie",
+        "gedeelde visie",
+    ] {
+        for mode in [RankMode::SentenceToParent, RankMode::Hybrid] {
+            let o = AskOptions {
+                k: 3,
+                mode,
+                ..AskOptions::default()
+            };
+            let a = exact.ask_with(&engine, question, &o).unwrap();
+            let b = graph.ask_with(&engine, question, &o).unwrap();
+            let texts =
+                |x: &zoek_query::Answer| x.hits.iter().map(|h| h.text.clone()).collect::<Vec<_>>();
+            assert_eq!(texts(&a), texts(&b), "{question} {mode:?}");
+        }
+    }
+}
