@@ -39,6 +39,8 @@ pub(super) unsafe fn run(job: &Job) {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 #[inline]
+// The loops index a register tile by (row vector, token); unrolled, they are the tile.
+#[allow(clippy::needless_range_loop)]
 unsafe fn tile<const T: usize>(job: &Job, p: usize, t0: usize) {
     use super::PANEL;
     use super::layout::PANEL_BLOCK_BYTES;
@@ -63,8 +65,8 @@ unsafe fn tile<const T: usize>(job: &Job, p: usize, t0: usize) {
                 let w0 = _mm256_loadu_si256(base.add(g * 64) as *const __m256i);
                 let w1 = _mm256_loadu_si256(base.add(g * 64 + 32) as *const __m256i);
                 for t in 0..T {
-                    let word = (q.add((t0 + t) * cols + b * 32 + g * 4) as *const i32)
-                        .read_unaligned();
+                    let word =
+                        (q.add((t0 + t) * cols + b * 32 + g * 4) as *const i32).read_unaligned();
                     let a = _mm256_set1_epi32(word);
                     acc16[0][t] = _mm256_add_epi16(acc16[0][t], _mm256_maddubs_epi16(w0, a));
                     acc16[1][t] = _mm256_add_epi16(acc16[1][t], _mm256_maddubs_epi16(w1, a));

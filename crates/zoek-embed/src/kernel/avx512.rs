@@ -47,6 +47,8 @@ pub(super) unsafe fn run(job: &Job) {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
 #[inline]
+// The loops index a register tile by (row vector, token); unrolled, they are the tile.
+#[allow(clippy::needless_range_loop)]
 unsafe fn tile<const R: usize, const T: usize>(job: &Job, p0: usize, t0: usize) {
     use super::PANEL;
     use super::layout::PANEL_BLOCK_BYTES;
@@ -79,8 +81,8 @@ unsafe fn tile<const R: usize, const T: usize>(job: &Job, p0: usize, t0: usize) 
                     );
                 }
                 for t in 0..T {
-                    let word = (q.add((t0 + t) * cols + b * 32 + g * 4) as *const i32)
-                        .read_unaligned();
+                    let word =
+                        (q.add((t0 + t) * cols + b * 32 + g * 4) as *const i32).read_unaligned();
                     let a = _mm512_set1_epi32(word);
                     for r in 0..R {
                         iacc[r][t] = _mm512_dpbusd_epi32(iacc[r][t], w[r], a);

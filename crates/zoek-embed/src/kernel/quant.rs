@@ -32,10 +32,6 @@ impl QuantActs {
         }
         Self { cols, q, d, offset }
     }
-
-    pub fn blocks(&self) -> usize {
-        self.cols / BLOCK
-    }
 }
 
 fn quantize_token(x: &[f32], q: &mut [i8], d: &mut [f32], offset: &mut [i32]) {
