@@ -207,7 +207,7 @@ impl Q4Matrix {
             return Ok(());
         }
         let parallel = rows * cols * tokens >= PAR_MIN_MACS && rayon::current_num_threads() > 1;
-        let acts = QuantActs::new(x, tokens, cols, parallel);
+        let acts = QuantActs::new(x, tokens, cols, backend, parallel);
         let out = OutPtr(y.as_mut_ptr());
         let panels = self.packed.panels();
         if !parallel {

@@ -120,7 +120,7 @@ fn every_backend_matches_the_f32_product() {
         reference_matmul(&w, rows, cols, &x, tokens, bias, &mut want);
         // The same product on the activations as Q8_0 holds them: the kernels must match it
         // to f32 rounding, which checks their integer maths apart from quantisation error.
-        let acts = quant::QuantActs::new(&x, tokens, cols, false);
+        let acts = quant::QuantActs::new(&x, tokens, cols, Backend::Scalar, false);
         let xq: Vec<f32> = acts
             .q
             .iter()
@@ -208,10 +208,28 @@ fn activations_round_half_to_even() {
     // amax 127 gives scale 1, so 2.5 -> 2, 3.5 -> 4, -2.5 -> -2 as lrintf does.
     let mut x = vec![0f32; BLOCK];
     x[..4].copy_from_slice(&[127.0, 2.5, 3.5, -2.5]);
-    let acts = quant::QuantActs::new(&x, 1, BLOCK, false);
-    assert_eq!(&acts.q[..4], &[127, 2, 4, -2]);
-    assert_eq!(acts.d, vec![1.0]);
-    assert_eq!(acts.offset, vec![-8 * (127 + 2 + 4 - 2)]);
+    for backend in backends() {
+        let acts = quant::QuantActs::new(&x, 1, BLOCK, backend, false);
+        assert_eq!(&acts.q[..4], &[127, 2, 4, -2], "{backend:?}");
+        assert_eq!(acts.d, vec![1.0], "{backend:?}");
+        assert_eq!(acts.offset, vec![-8 * (127 + 2 + 4 - 2)], "{backend:?}");
+    }
+}
+
+#[test]
+fn every_backend_quantises_activations_identically() {
+    let mut rng = Rng(13);
+    let (tokens, cols) = (70, 384);
+    let x = random_x(&mut rng, tokens * cols);
+    let want = quant::QuantActs::new(&x, tokens, cols, Backend::Scalar, false);
+    for backend in backends() {
+        for parallel in [false, true] {
+            let got = quant::QuantActs::new(&x, tokens, cols, backend, parallel);
+            assert_eq!(got.q, want.q, "{backend:?}");
+            assert_eq!(got.d, want.d, "{backend:?}");
+            assert_eq!(got.offset, want.offset, "{backend:?}");
+        }
+    }
 }
 
 #[test]
