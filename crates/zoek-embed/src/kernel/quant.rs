@@ -10,6 +10,9 @@ use rayon::prelude::*;
 /// Tokens quantised per parallel task.
 const TOKENS_PER_TASK: usize = 32;
 
+/// A run of whole tokens: input values and codes, then scales and offsets.
+type Chunk<'a> = ((&'a [f32], &'a mut [i8]), (&'a mut [f32], &'a mut [i32]));
+
 /// Activations as int8 per 32-element block, as the reference engine quantises them.
 pub(super) struct QuantActs {
     pub cols: usize,
@@ -27,9 +30,7 @@ impl QuantActs {
         let mut q = vec![0i8; tokens * cols];
         let mut d = vec![0f32; tokens * nb];
         let mut offset = vec![0i32; tokens * nb];
-        let task = |((x, q), (d, o)): ((&[f32], &mut [i8]), (&mut [f32], &mut [i32]))| {
-            quantize(backend, x, q, d, o)
-        };
+        let task = |((x, q), (d, o)): Chunk| quantize(backend, x, q, d, o);
         if parallel && tokens > TOKENS_PER_TASK {
             x.par_chunks(cols * TOKENS_PER_TASK)
                 .zip(q.par_chunks_mut(cols * TOKENS_PER_TASK))
