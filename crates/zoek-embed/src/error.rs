@@ -52,9 +52,9 @@ pub enum EmbedError {
     /// A candle tensor operation failed.
     #[error("candle: {0}")]
     Candle(#[from] candle_core::Error),
-    /// The fast matrix kernel rejected the weights.
+    /// The fast matrix kernel rejected the weights or a product's shape.
     #[error("kernel: {0}")]
-    Kernel(String),
+    Kernel(#[from] crate::kernel::KernelError),
     /// A Hugging Face directory holds a model family zoek cannot run.
     #[error("unsupported model: {0}")]
     Unsupported(String),

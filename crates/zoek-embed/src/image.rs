@@ -37,9 +37,9 @@ impl ImageDType {
     fn byte_len(self, elements: u64) -> Option<u64> {
         match self {
             Self::F32 => elements.checked_mul(4),
-            Self::Q4_0 => {
-                (elements % QK as u64 == 0).then(|| elements / QK as u64 * Q4_BLOCK_BYTES as u64)
-            }
+            Self::Q4_0 => elements
+                .is_multiple_of(QK as u64)
+                .then(|| elements / QK as u64 * Q4_BLOCK_BYTES as u64),
         }
     }
 }
@@ -199,7 +199,7 @@ impl ModelImage {
     /// The raw Q4_0 blocks of a `rows × cols` matrix (row-major, `cols / 32` blocks a row).
     pub fn q4_tensor(&self, name: &str, rows: usize, cols: usize) -> Result<&[u8], EmbedError> {
         let e = self.entry(name, ImageDType::Q4_0, (rows * cols) as u64)?;
-        if cols % QK != 0 {
+        if !cols.is_multiple_of(QK) {
             return Err(EmbedError::Inconsistent(format!(
                 "tensor {name}: {cols} columns is not a multiple of {QK}"
             )));

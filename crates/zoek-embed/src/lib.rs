@@ -8,9 +8,11 @@
 pub mod embedder;
 pub mod error;
 pub mod image;
+pub mod kernel;
 pub mod linear;
 pub mod models;
 pub mod tokenize;
+pub mod unigram;
 pub mod windows;
 
 pub use embedder::{Embedder, EmbedderOptions, Prefixes, default_model_dir};

@@ -5,14 +5,30 @@ use candle_core::{Device, Module, Tensor};
 
 use crate::error::EmbedError;
 use crate::image::{Q4_BLOCK_BYTES, QK};
+use crate::kernel::Q4Matrix;
 
 /// Which implementation runs the quantised linear layers of the e5 image.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum LinearBackend {
-    /// candle's `QMatMul` over `QTensor`s that hold the image's Q4_0 blocks unchanged
-    /// (activations quantised to Q8_0 by candle).
+    /// zoek's own Q4_0 × Q8_0 kernel ([`crate::kernel::Q4Matrix`]): weights repacked once,
+    /// activations quantised once per product and reused across output rows, AVX-512 VNNI /
+    /// AVX2 / portable code chosen at run time.
     #[default]
+    Kernel,
+    /// candle's `QMatMul` over `QTensor`s that hold the image's Q4_0 blocks unchanged
+    /// (activations quantised to Q8_0 by candle); kept for comparison.
     Candle,
+}
+
+impl std::str::FromStr for LinearBackend {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "kernel" => Ok(Self::Kernel),
+            "candle" => Ok(Self::Candle),
+            other => Err(format!("unknown linear backend {other:?} (kernel, candle)")),
+        }
+    }
 }
 
 /// `y = x Wᵀ + b` with `W` a `rows × cols` Q4_0 matrix.
@@ -24,6 +40,7 @@ pub struct Q4Linear {
 }
 
 enum LinearImpl {
+    Kernel(Q4Matrix),
     Candle(QMatMul),
 }
 
@@ -45,7 +62,9 @@ impl Q4Linear {
         bias: Vec<f32>,
         backend: LinearBackend,
     ) -> Result<Self, EmbedError> {
-        if cols % QK != 0 || blocks.len() != rows * cols / QK * Q4_BLOCK_BYTES || bias.len() != rows
+        if !cols.is_multiple_of(QK)
+            || blocks.len() != rows * cols / QK * Q4_BLOCK_BYTES
+            || bias.len() != rows
         {
             return Err(EmbedError::Inconsistent(format!(
                 "linear layer {rows}×{cols}: {} weight bytes, {} biases",
@@ -54,6 +73,9 @@ impl Q4Linear {
             )));
         }
         let imp = match backend {
+            LinearBackend::Kernel => {
+                LinearImpl::Kernel(Q4Matrix::from_q4_0_bytes(blocks, rows, cols)?)
+            }
             LinearBackend::Candle => {
                 // candle reinterprets the bytes as `BlockQ4_0` (align 2); the map is 32-aligned
                 // but a copy into a u16 buffer makes that a guarantee rather than a property of
@@ -95,6 +117,7 @@ impl Q4Linear {
         debug_assert_eq!(x.len(), tokens * self.cols);
         debug_assert_eq!(y.len(), tokens * self.rows);
         match &self.imp {
+            LinearImpl::Kernel(m) => m.matmul(x, tokens, Some(&self.bias), y)?,
             LinearImpl::Candle(mm) => {
                 let xt = Tensor::from_slice(x, (tokens, self.cols), &Device::Cpu)?;
                 let out = mm.forward(&xt)?.flatten_all()?.to_vec1::<f32>()?;

