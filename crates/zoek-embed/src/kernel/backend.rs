@@ -9,13 +9,20 @@ pub enum Backend {
     Scalar,
     /// x86-64 AVX2 + FMA (`vpmaddubsw`).
     Avx2,
+    /// x86-64 AVX-VNNI (`vpdpbusd` on 256-bit registers), for CPUs without AVX-512.
+    AvxVnni,
     /// x86-64 AVX-512 with VNNI (`vpdpbusd` on 512-bit registers).
     Avx512Vnni,
 }
 
 impl Backend {
     /// Every backend, slowest first.
-    pub const ALL: [Backend; 3] = [Backend::Scalar, Backend::Avx2, Backend::Avx512Vnni];
+    pub const ALL: [Backend; 4] = [
+        Backend::Scalar,
+        Backend::Avx2,
+        Backend::AvxVnni,
+        Backend::Avx512Vnni,
+    ];
 
     /// The fastest backend this CPU supports (checked once, then cached).
     pub fn detect() -> Backend {
@@ -45,13 +52,17 @@ impl Backend {
                     && std::arch::is_x86_feature_detected!("fma")
             }
             #[cfg(target_arch = "x86_64")]
+            Backend::AvxVnni => {
+                Backend::Avx2.is_available() && std::arch::is_x86_feature_detected!("avxvnni")
+            }
+            #[cfg(target_arch = "x86_64")]
             Backend::Avx512Vnni => {
                 std::arch::is_x86_feature_detected!("avx512f")
                     && std::arch::is_x86_feature_detected!("avx512bw")
                     && std::arch::is_x86_feature_detected!("avx512vnni")
             }
             #[cfg(not(target_arch = "x86_64"))]
-            Backend::Avx2 | Backend::Avx512Vnni => false,
+            Backend::Avx2 | Backend::AvxVnni | Backend::Avx512Vnni => false,
         }
     }
 
@@ -60,6 +71,7 @@ impl Backend {
         match self {
             Backend::Scalar => "scalar",
             Backend::Avx2 => "avx2",
+            Backend::AvxVnni => "avxvnni",
             Backend::Avx512Vnni => "avx512vnni",
         }
     }

@@ -4,8 +4,8 @@
 //! activations are quantised once per call to int8 per 32-element block (Q8_0, round half to
 //! even), and every output is a sum over blocks of
 //! `d_w * d_a * (<q_w, q_a> - 8 * sum(q_a))`, with `q_w` the unsigned 4-bit codes. The integer
-//! dot products run on AVX-512 VNNI (`vpdpbusd`), AVX2 (`vpmaddubsw`) or portable Rust,
-//! chosen at run time.
+//! dot products run on AVX-512 VNNI or AVX-VNNI (`vpdpbusd`), AVX2 (`vpmaddubsw`) or portable
+//! Rust, chosen at run time.
 //!
 //! [`Q4Matrix`] repacks the weights at load time into panels of [`PANEL`] rows whose codes
 //! are interleaved four columns at a time, so one 64-byte load feeds one `vpdpbusd` for 16
@@ -15,6 +15,7 @@
 
 mod avx2;
 mod avx512;
+mod avxvnni;
 mod backend;
 mod layout;
 mod quant;
@@ -39,7 +40,7 @@ pub const PANEL: usize = 16;
 
 /// Multiply-accumulates below which a product runs on the calling thread: splitting it
 /// over the pool would cost more in hand-off than it saves.
-const PAR_MIN_MACS: usize = 1 << 20;
+const PAR_MIN_MACS: usize = 1 << 22;
 /// Tokens per parallel task for long inputs, so a task's int8 activations stay in L2.
 const TOKEN_CHUNK: usize = 128;
 
@@ -221,7 +222,8 @@ impl Q4Matrix {
         let token_chunks = tokens.div_ceil(TOKEN_CHUNK);
         let want = rayon::current_num_threads() * 4;
         let panel_chunks = want.div_ceil(token_chunks).clamp(1, panels);
-        let per = panels.div_ceil(panel_chunks);
+        // Even panel counts keep the 2-panel AVX-512 tile whole.
+        let per = panels.div_ceil(panel_chunks).next_multiple_of(2);
         let panel_chunks = panels.div_ceil(per);
         (0..token_chunks * panel_chunks)
             .into_par_iter()
@@ -261,6 +263,8 @@ impl Q4Matrix {
         match backend {
             // SAFETY: callers only pass backends whose features are present.
             Backend::Avx512Vnni => unsafe { avx512::run(&job) },
+            // SAFETY: as above.
+            Backend::AvxVnni => unsafe { avxvnni::run(&job) },
             // SAFETY: as above.
             Backend::Avx2 => unsafe { avx2::run(&job) },
             Backend::Scalar => scalar::run(&job),

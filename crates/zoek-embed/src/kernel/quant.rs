@@ -54,7 +54,7 @@ fn quantize(backend: Backend, x: &[f32], q: &mut [i8], d: &mut [f32], offset: &m
         Backend::Avx512Vnni => unsafe { simd::quantize_avx512(x, q, d, offset) },
         // SAFETY: as above.
         #[cfg(target_arch = "x86_64")]
-        Backend::Avx2 => unsafe { simd::quantize_avx2(x, q, d, offset) },
+        Backend::Avx2 | Backend::AvxVnni => unsafe { simd::quantize_avx2(x, q, d, offset) },
         _ => quantize_scalar(x, q, d, offset),
     }
 }
