@@ -8,8 +8,9 @@ use std::ops::Range;
 
 use crate::ingest::{Block, BlockKind};
 
-/// Lines at most this many characters long without closing punctuation are headings.
-pub const MAX_HEADING_CHARS: usize = 100;
+/// Lines at most this many characters long without closing punctuation are headings
+/// (web subtitles such as "Onderdeel van artikel …" run to about 130).
+pub const MAX_HEADING_CHARS: usize = 150;
 /// Lines with `|` at most this many characters long are navigation.
 const MAX_NAV_CHARS: usize = 80;
 
