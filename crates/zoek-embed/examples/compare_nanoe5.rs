@@ -109,7 +109,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let dir = default_model_dir();
     let t0 = Instant::now();
-    let zoek = Embedder::from_dir_with(&dir, EmbedderOptions { threads, linear })?;
+    let zoek = Embedder::from_dir_with(
+        &dir,
+        EmbedderOptions {
+            threads,
+            linear,
+            ..Default::default()
+        },
+    )?;
     let load_ms = t0.elapsed().as_secs_f64() * 1e3;
     let texts = passages();
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();

@@ -10,6 +10,7 @@ use crate::error::EmbedError;
 use crate::image::ModelImage;
 use crate::linear::LinearBackend;
 use crate::models::e5_image::{E5ImageModel, Parallelism};
+use crate::models::hf::HfModel;
 use crate::tokenize::TextTokenizer;
 use crate::windows::{self, Combiner};
 
@@ -24,6 +25,8 @@ pub struct EmbedderOptions {
     pub threads: Option<usize>,
     /// Implementation of the e5 image's quantised linear layers.
     pub linear: LinearBackend,
+    /// Query/passage prefixes; `None`: the model's own (see [`Embedder::from_dir_with`]).
+    pub prefixes: Option<Prefixes>,
 }
 
 /// Prefixes prepended to queries and passages (the e5 family is trained with them).
@@ -43,17 +46,49 @@ impl Prefixes {
             passage: "passage: ".into(),
         }
     }
+
+    /// No prefixes (sentence-transformers models such as all-MiniLM-L6-v2).
+    pub fn none() -> Self {
+        Self {
+            query: String::new(),
+            passage: String::new(),
+        }
+    }
+
+    /// The e5 prefixes when `name` names an e5 model (a `-`/`/`/`_`-separated part `e5`,
+    /// as in `intfloat/multilingual-e5-small`), none otherwise.
+    pub fn for_model_name(name: &str) -> Self {
+        let is_e5 = name
+            .to_ascii_lowercase()
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .any(|part| part == "e5");
+        if is_e5 { Self::e5() } else { Self::none() }
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct ZoekSettings {
+    query_prefix: String,
+    passage_prefix: String,
 }
 
 enum Encoder {
     Image(Box<E5ImageModel>),
+    Hf(Box<HfModel>),
 }
 
 impl Encoder {
     fn forward(&self, seqs: &[&[u32]], par: Parallelism) -> Result<Vec<Vec<f32>>, EmbedError> {
         match self {
             Self::Image(m) => m.forward(seqs, par),
+            Self::Hf(m) => m.forward(seqs),
         }
+    }
+
+    /// Whether batches should run side by side (each single-threaded); candle's ops
+    /// parallelise inside one batch instead.
+    fn parallel_batches(&self) -> bool {
+        matches!(self, Self::Image(_))
     }
 }
 
@@ -116,12 +151,25 @@ impl Embedder {
         Self::from_dir_with(dir, EmbedderOptions::default())
     }
 
-    /// Loads the model in `dir`: an e5 image directory (`zoek-model.json` naming the image and
-    /// `tokenizer.json`, as `models/fetch` writes it).
+    /// Loads the model in `dir`, recognised by its files:
+    ///
+    /// * an e5 image directory: `zoek-model.json` naming the E5S1 image and `tokenizer.json`
+    ///   (what `models/fetch` writes); prefixes `"query: "` / `"passage: "`;
+    /// * a Hugging Face directory: `config.json`, `model.safetensors`, `tokenizer.json` of a
+    ///   BERT or XLM-RoBERTa model. Prefixes come from an optional `zoek.json`
+    ///   (`{"query_prefix": "query: ", "passage_prefix": "passage: "}`), else the e5 ones when
+    ///   the directory's name or `_name_or_path` in `config.json` names an e5 model, else
+    ///   none. The fingerprint is `<directory name>/safetensors/sha256:<hash of
+    ///   model.safetensors>`.
+    ///
+    /// `opts.prefixes` overrides the prefixes in both cases.
     pub fn from_dir_with(dir: impl AsRef<Path>, opts: EmbedderOptions) -> Result<Self, EmbedError> {
         let dir = dir.as_ref();
         let manifest_path = dir.join("zoek-model.json");
         if !manifest_path.is_file() {
+            if HfModel::is_hf_dir(dir) {
+                return Self::from_hf_dir(dir, opts);
+            }
             return Err(EmbedError::ModelNotFound {
                 dir: dir.to_path_buf(),
             });
@@ -157,7 +205,56 @@ impl Embedder {
             format!("{name}/{quant}/sha256:{hash}"),
             cfg.hidden_size,
             cfg.max_position_embeddings,
-            Prefixes::e5(),
+            opts.prefixes.clone().unwrap_or_else(Prefixes::e5),
+            &opts,
+        )
+    }
+
+    fn from_hf_dir(dir: &Path, opts: EmbedderOptions) -> Result<Self, EmbedError> {
+        let tokenizer = TextTokenizer::from_file(&dir.join("tokenizer.json"))?;
+        let model = HfModel::load(dir)?;
+        let dir_name = dir
+            .canonicalize()
+            .ok()
+            .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .unwrap_or_else(|| "model".into());
+        // The directory names the model as the user installed it; `_name_or_path` often
+        // names the checkpoint it was fine-tuned from instead.
+        let name = dir_name;
+        let settings_path = dir.join("zoek.json");
+        let prefixes = if let Some(p) = opts.prefixes.clone() {
+            p
+        } else if settings_path.is_file() {
+            let text =
+                std::fs::read_to_string(&settings_path).map_err(|source| EmbedError::Io {
+                    path: settings_path.clone(),
+                    source,
+                })?;
+            let s: ZoekSettings = serde_json::from_str(&text).map_err(|e| EmbedError::Config {
+                path: settings_path.clone(),
+                message: e.to_string(),
+            })?;
+            Prefixes {
+                query: s.query_prefix,
+                passage: s.passage_prefix,
+            }
+        } else {
+            let by_dir = Prefixes::for_model_name(&name);
+            if by_dir == Prefixes::e5() {
+                by_dir
+            } else {
+                Prefixes::for_model_name(model.name().unwrap_or_default())
+            }
+        };
+        let hash = sha256_file(&dir.join("model.safetensors"))?;
+        let (dim, max) = (model.hidden(), model.max_tokens());
+        Self::assemble(
+            Encoder::Hf(Box::new(model)),
+            tokenizer,
+            format!("{name}/safetensors/sha256:{hash}"),
+            dim,
+            max,
+            prefixes,
             &opts,
         )
     }
@@ -267,7 +364,15 @@ impl Embedder {
             }
         }
         let mut combiners = vec![Combiner::new(self.dim); texts.len()];
-        if single || self.threads == 1 && windows.len() == 1 {
+        if !self.encoder.parallel_batches() {
+            for g in group(&windows, 1) {
+                let seqs: Vec<&[u32]> = g.iter().map(|&j| windows[j].1.as_slice()).collect();
+                let pooled = self.encoder.forward(&seqs, Parallelism::Intra)?;
+                for (&j, p) in g.iter().zip(&pooled) {
+                    combiners[windows[j].0].add(p, windows[j].2);
+                }
+            }
+        } else if single || self.threads == 1 && windows.len() == 1 {
             let seqs: Vec<&[u32]> = windows.iter().map(|w| w.1.as_slice()).collect();
             let pooled = self.encoder.forward(&seqs, Parallelism::Intra)?;
             for ((i, _, wt), p) in windows.iter().zip(&pooled) {

@@ -7,6 +7,7 @@
 
 pub mod embedder;
 pub mod error;
+pub mod export;
 pub mod image;
 pub mod kernel;
 pub mod linear;
