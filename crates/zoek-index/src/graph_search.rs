@@ -33,6 +33,8 @@ impl Ord for Cand {
 pub(crate) trait Adjacency {
     /// Replaces `buf` with the neighbours of `node` at `level`.
     fn neighbours(&self, level: usize, node: u32, buf: &mut Vec<u32>);
+    /// Hint that `node`'s adjacency at `level` will be read soon.
+    fn prefetch_links(&self, _level: usize, _node: u32) {}
 }
 
 /// Distances from one fixed query to nodes.
@@ -105,17 +107,13 @@ pub(crate) fn search_layer<G: Adjacency, S: Space>(
             break;
         }
         graph.neighbours(level, cur.node, buf);
-        if let Some(&first) = buf.first() {
-            space.prefetch(first);
+        // Mark and prefetch all fresh neighbours first, so that their vectors load in
+        // parallel while the distances are computed.
+        buf.retain(|&n| visited.insert(n));
+        for &n in buf.iter() {
+            space.prefetch(n);
         }
-        for i in 0..buf.len() {
-            let n = buf[i];
-            if let Some(&next) = buf.get(i + 1) {
-                space.prefetch(next);
-            }
-            if !visited.insert(n) {
-                continue;
-            }
+        for &n in buf.iter() {
             let d = space.distance(n);
             if top.len() < ef || d < bound {
                 frontier.push(Reverse(Cand { dist: d, node: n }));
@@ -131,6 +129,9 @@ pub(crate) fn search_layer<G: Adjacency, S: Space>(
                     top.peek().map_or(f32::INFINITY, |c| c.dist)
                 };
             }
+        }
+        if let Some(Reverse(next)) = frontier.peek() {
+            graph.prefetch_links(level, next.node);
         }
     }
     top.into_sorted_vec()

@@ -67,6 +67,15 @@ struct View<'a> {
 }
 
 impl Adjacency for View<'_> {
+    #[inline]
+    fn prefetch_links(&self, level: usize, node: u32) {
+        if level == 0
+            && let Some(row) = self.level0.get(node as usize * (self.m0 + 1)..)
+        {
+            crate::distance::prefetch(row);
+        }
+    }
+
     fn neighbours(&self, level: usize, node: u32, buf: &mut Vec<u32>) {
         buf.clear();
         let row = if level == 0 {
