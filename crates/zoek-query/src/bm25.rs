@@ -41,7 +41,10 @@ pub fn analyzer(language: Language) -> TextAnalyzer {
 
 /// The analysed terms of a text, in order, duplicates removed.
 pub fn terms(language: Language, text: &str) -> Vec<String> {
-    let mut analyzer = analyzer(language);
+    analysed_terms(&mut analyzer(language), text)
+}
+
+fn analysed_terms(analyzer: &mut TextAnalyzer, text: &str) -> Vec<String> {
     let mut stream = analyzer.token_stream(text);
     let mut out: Vec<String> = Vec::new();
     while let Some(token) = stream.next() {
@@ -95,6 +98,9 @@ pub struct Bm25 {
     reader: IndexReader,
     text: Field,
     language: Language,
+    /// Cloned per query (cheap: the stop-word set is shared) so building it stays off the
+    /// query path.
+    analyzer: TextAnalyzer,
 }
 
 impl std::fmt::Debug for Bm25 {
@@ -128,12 +134,13 @@ impl Bm25 {
             reader,
             text,
             language,
+            analyzer: analyzer(language),
         })
     }
 
     /// The `limit` best passages for `question` by BM25, and the question's term coverage.
     pub fn search(&self, question: &str, limit: usize) -> Result<Bm25Result> {
-        let terms = terms(self.language, question);
+        let terms = analysed_terms(&mut self.analyzer.clone(), question);
         if terms.is_empty() || limit == 0 {
             return Ok(Bm25Result::default());
         }

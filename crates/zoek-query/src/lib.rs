@@ -7,6 +7,40 @@
 //! with the share of question terms the corpus knows, so questions in another language
 //! than the corpus fall back to dense ranking.
 //!
+//! # Pipeline
+//!
+//! 1. [`ingest`]: inputs in deterministic order; undecodable files are skipped and reported.
+//! 2. [`clean`]: web boilerplate dropped (blocks without a two-letter word, link lines
+//!    ending in `»` or starting with `>>`, image slugs and file names, short navigation
+//!    lines with `|`); a short line without closing punctuation is a heading for the body
+//!    after it, and dropped when no body follows.
+//! 3. [`segment`] + [`chunk`]: sentences (UAX #29 with a Dutch/English abbreviation guard),
+//!    packed into passages of at most 256 model tokens that never cross a paragraph.
+//! 4. Every sentence is embedded with the passage prefix; [`rank`] turns sentence cosines
+//!    into passage scores (sentence→parent) and blends them with [`bm25`].
+//!
+//! # On-disk layout
+//!
+//! A collection directory holds `manifest.json` and the files of one build, each named
+//! `<generation>.<part>` so a rebuild never overwrites a file a reader may have mapped:
+//!
+//! | file | content |
+//! |---|---|
+//! | `manifest.json` | format and version, model fingerprint, dim, language, chunking settings, counts, data file names, every file's size and SHA-256, input files with checksums, skipped inputs |
+//! | `<g>.docs.jsonl` | one JSON object a document: id, source, metadata, cleaned text |
+//! | `<g>.passages.jsonl` | one JSON object a passage: doc, doc_id, heading, text, byte range, sentence byte ranges, first sentence id |
+//! | `<g>.passages.idx` | byte offsets of the passage lines (`u64`), for random access |
+//! | `<g>.sentences.u32` | sentence → passage id (`u32`), sorted by passage |
+//! | `<g>.sentences.f32` | one L2-normalised vector a sentence (`f32`, row-major) |
+//! | `<g>.passages.f32` | one vector a passage (only with `passage_vectors`) |
+//! | `<g>.sentences.hnsw` | `zoek-index` HNSW graph over the sentence vectors (int8 codes; only above `hnsw_threshold`) |
+//! | `<g>.bm25/` | tantivy index of heading + passage text |
+//!
+//! Binary files start with a 32-byte little-endian header (magic, version, row width, row
+//! count) and are memory-mapped by [`Collection::open`]. Every file is written to a temporary
+//! name, fsynced and renamed; the manifest is swapped in last, then files of older builds are
+//! removed.
+//!
 //! ```
 //! use zoek_query::{BuildOptions, Collection, Engine, HashEmbedder, TokenCounting};
 //!
