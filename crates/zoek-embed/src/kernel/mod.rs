@@ -199,15 +199,15 @@ impl Q4Matrix {
         y: &mut [f32],
     ) -> Result<(), KernelError> {
         let (rows, cols) = (self.rows(), self.cols());
-        check_len("x", tokens * cols, x.len())?;
-        check_len("y", tokens * rows, y.len())?;
+        check_len("x", tokens.saturating_mul(cols), x.len())?;
+        check_len("y", tokens.saturating_mul(rows), y.len())?;
         if let Some(b) = bias {
             check_len("bias", rows, b.len())?;
         }
         if tokens == 0 {
             return Ok(());
         }
-        let parallel = rows * cols * tokens >= PAR_MIN_MACS && rayon::current_num_threads() > 1;
+        let parallel = x.len() * rows >= PAR_MIN_MACS && rayon::current_num_threads() > 1;
         let acts = QuantActs::new(x, tokens, cols, backend, parallel);
         let out = OutPtr(y.as_mut_ptr());
         let panels = self.packed.panels();
