@@ -41,8 +41,8 @@ pub const PANEL: usize = 16;
 /// Multiply-accumulates below which a product runs on the calling thread: splitting it
 /// over the pool would cost more in hand-off than it saves.
 const PAR_MIN_MACS: usize = 1 << 22;
-/// Tokens per parallel task for long inputs, so a task's int8 activations stay in L2.
-const TOKEN_CHUNK: usize = 128;
+/// Tokens per pass over the weights for long inputs, so their int8 activations stay in L2.
+const TOKEN_CHUNK: usize = 48;
 
 /// Errors from building or applying a [`Q4Matrix`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -212,9 +212,12 @@ impl Q4Matrix {
         let out = OutPtr(y.as_mut_ptr());
         let panels = self.packed.panels();
         if !parallel {
-            // SAFETY: `y` holds `tokens * rows` elements (checked above) and this is the only
-            // writer.
-            unsafe { self.tile_range(backend, &acts, bias, out, 0..panels, 0..tokens) };
+            for t0 in (0..tokens).step_by(TOKEN_CHUNK) {
+                let ts = t0..(t0 + TOKEN_CHUNK).min(tokens);
+                // SAFETY: `y` holds `tokens * rows` elements (checked above) and this is the
+                // only writer.
+                unsafe { self.tile_range(backend, &acts, bias, out, 0..panels, ts) };
+            }
             return Ok(());
         }
         // Tasks are (token chunk) x (panel chunk) cells; aim for a few per thread so the pool
