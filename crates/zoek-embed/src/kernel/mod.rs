@@ -223,7 +223,7 @@ impl Q4Matrix {
         // Tasks are (token chunk) x (panel chunk) cells; aim for a few per thread so the pool
         // can balance uneven cores.
         let token_chunks = tokens.div_ceil(TOKEN_CHUNK);
-        let want = rayon::current_num_threads() * 4;
+        let want = rayon::current_num_threads() * 8;
         let panel_chunks = want.div_ceil(token_chunks).clamp(1, panels);
         // Even panel counts keep the 2-panel AVX-512 tile whole.
         let per = panels.div_ceil(panel_chunks).next_multiple_of(2);
