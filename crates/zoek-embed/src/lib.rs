@@ -14,6 +14,7 @@ pub mod image;
 pub mod kernel;
 pub mod linear;
 pub mod models;
+pub mod ops;
 pub mod tokenize;
 pub mod unigram;
 pub mod windows;

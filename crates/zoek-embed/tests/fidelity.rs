@@ -68,9 +68,12 @@ fn threshold(c: &Case) -> f32 {
     if c.tokens > 512 { 0.999 } else { 0.9999 }
 }
 
-fn check_vectors(e: &Embedder, label: &str) {
-    let cases = cases();
+fn check_vectors(e: &Embedder, label: &str, include_long: bool) {
+    let mut cases = cases();
     assert!(cases.len() >= 48, "fixture has {} cases", cases.len());
+    if !include_long {
+        cases.retain(|c| c.tokens <= 512);
+    }
     let passages: Vec<&Case> = cases.iter().filter(|c| !c.query).collect();
     let texts: Vec<&str> = passages.iter().map(|c| c.text.as_str()).collect();
     let batch = e.embed_passages(&texts).expect("embed passages");
@@ -103,14 +106,15 @@ fn check_vectors(e: &Embedder, label: &str) {
 #[test]
 fn vectors_match_reference_candle_linear() {
     if let Some(e) = embedder(LinearBackend::Candle) {
-        check_vectors(&e, "candle QMatMul");
+        // The comparison backend is slow; the windowed texts run on the default backend only.
+        check_vectors(&e, "candle QMatMul", false);
     }
 }
 
 #[test]
 fn vectors_match_reference_kernel_linear() {
     if let Some(e) = embedder(LinearBackend::Kernel) {
-        check_vectors(&e, "zoek kernel");
+        check_vectors(&e, "zoek kernel", true);
     }
 }
 

@@ -12,6 +12,7 @@ use rayon::prelude::*;
 use crate::error::EmbedError;
 use crate::image::{ImageHeader, ModelImage, Q4_BLOCK_BYTES, QK};
 use crate::linear::{LinearBackend, Q4Linear};
+use crate::ops::{self, AttnShape};
 
 /// Hyper-parameters of the encoder.
 #[derive(Debug, Clone, PartialEq)]
@@ -176,8 +177,9 @@ impl E5ImageModel {
         let t = total;
         let mut x = vec![0f32; t * h];
         self.embed_tokens(sequences, &mut x)?;
-        layer_norm(&mut x, None, &self.emb_ln, h, eps);
+        ops::layer_norm(&mut x, None, &self.emb_ln.weight, &self.emb_ln.bias, h, eps);
 
+        let mut kt = vec![0f32; t * h];
         let mut q = vec![0f32; t * h];
         let mut k = vec![0f32; t * h];
         let mut v = vec![0f32; t * h];
@@ -191,25 +193,50 @@ impl E5ImageModel {
                 || layer.k.forward(&x, t, &mut k),
                 || layer.v.forward(&x, t, &mut v),
             )?;
-            attention(
-                &q,
-                &k,
-                &v,
-                &mut ctx,
-                &bounds,
-                h,
-                self.config.num_attention_heads,
-                par,
-            );
+            ops::transpose(&k, t, h, &mut kt);
+            let shape = AttnShape {
+                tokens: t,
+                hidden: h,
+                heads: self.config.num_attention_heads,
+            };
+            match par {
+                Parallelism::Intra => {
+                    // Rows per task: enough work to outweigh the hand-off.
+                    let rows = t.div_ceil(rayon::current_num_threads() * 2).max(1);
+                    ctx.par_chunks_mut(rows * h).enumerate().for_each_init(
+                        Vec::new,
+                        |probs, (i, out)| {
+                            ops::attention_rows(out, i * rows, &q, &kt, &v, &bounds, shape, probs)
+                        },
+                    );
+                }
+                Parallelism::Serial => {
+                    ops::attention_rows(&mut ctx, 0, &q, &kt, &v, &bounds, shape, &mut Vec::new())
+                }
+            }
             layer.attn_out.forward(&ctx, t, &mut tmp)?;
-            layer_norm(&mut x, Some(&tmp), &layer.attn_ln, h, eps);
+            ops::layer_norm(
+                &mut x,
+                Some(&tmp),
+                &layer.attn_ln.weight,
+                &layer.attn_ln.bias,
+                h,
+                eps,
+            );
             layer.ffn_in.forward(&x, t, &mut mid)?;
             match par {
-                Parallelism::Intra => mid.par_chunks_mut(4096).for_each(gelu_slice),
-                Parallelism::Serial => gelu_slice(&mut mid),
+                Parallelism::Intra => mid.par_chunks_mut(8192).for_each(ops::gelu),
+                Parallelism::Serial => ops::gelu(&mut mid),
             }
             layer.ffn_out.forward(&mid, t, &mut tmp)?;
-            layer_norm(&mut x, Some(&tmp), &layer.out_ln, h, eps);
+            ops::layer_norm(
+                &mut x,
+                Some(&tmp),
+                &layer.out_ln.weight,
+                &layer.out_ln.bias,
+                h,
+                eps,
+            );
         }
         Ok(x)
     }
@@ -306,131 +333,9 @@ where
     }
 }
 
-/// `x = LayerNorm(x + y)` row by row (`y` absent: `LayerNorm(x)`).
-fn layer_norm(x: &mut [f32], y: Option<&[f32]>, ln: &LayerNorm, h: usize, eps: f32) {
-    for (i, row) in x.chunks_exact_mut(h).enumerate() {
-        if let Some(y) = y {
-            for (a, b) in row.iter_mut().zip(&y[i * h..(i + 1) * h]) {
-                *a += b;
-            }
-        }
-        let mean = row.iter().sum::<f32>() / h as f32;
-        let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / h as f32;
-        let inv = 1.0 / (var + eps).sqrt();
-        for ((a, w), b) in row.iter_mut().zip(&ln.weight).zip(&ln.bias) {
-            *a = (*a - mean) * inv * w + b;
-        }
-    }
-}
-
-/// Scaled dot-product attention of each token over its own sequence.
-#[allow(clippy::too_many_arguments)]
-fn attention(
-    q: &[f32],
-    k: &[f32],
-    v: &[f32],
-    ctx: &mut [f32],
-    bounds: &[(usize, usize)],
-    h: usize,
-    heads: usize,
-    par: Parallelism,
-) {
-    let hd = h / heads;
-    let scale = 1.0 / (hd as f32).sqrt();
-    // One task per token row: each writes only its own row of `ctx`.
-    let row = |(t, out): (usize, &mut [f32])| {
-        let (s0, s1) = bounds[bounds.partition_point(|&(_, e)| e <= t)];
-        let mut probs = vec![0f32; s1 - s0];
-        for hh in 0..heads {
-            let qh = &q[t * h + hh * hd..t * h + (hh + 1) * hd];
-            let mut mx = f32::NEG_INFINITY;
-            for (s, p) in (s0..s1).zip(probs.iter_mut()) {
-                let kh = &k[s * h + hh * hd..s * h + (hh + 1) * hd];
-                let d = dot(qh, kh) * scale;
-                *p = d;
-                mx = mx.max(d);
-            }
-            let mut sum = 0f32;
-            for p in probs.iter_mut() {
-                *p = (*p - mx).exp();
-                sum += *p;
-            }
-            let inv = 1.0 / sum;
-            let ch = &mut out[hh * hd..(hh + 1) * hd];
-            ch.fill(0.0);
-            for (s, p) in (s0..s1).zip(&probs) {
-                let w = p * inv;
-                let vh = &v[s * h + hh * hd..s * h + (hh + 1) * hd];
-                for (c, vv) in ch.iter_mut().zip(vh) {
-                    *c += w * vv;
-                }
-            }
-        }
-    };
-    match par {
-        Parallelism::Intra => ctx.par_chunks_mut(h).enumerate().for_each(row),
-        Parallelism::Serial => ctx.chunks_mut(h).enumerate().for_each(row),
-    }
-}
-
-#[inline]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    // Eight partial sums let the compiler keep the loop in vector registers.
-    let mut acc = [0f32; 8];
-    let mut ca = a.chunks_exact(8);
-    let mut cb = b.chunks_exact(8);
-    for (x, y) in (&mut ca).zip(&mut cb) {
-        for i in 0..8 {
-            acc[i] += x[i] * y[i];
-        }
-    }
-    let mut s: f32 = acc.iter().sum();
-    for (x, y) in ca.remainder().iter().zip(cb.remainder()) {
-        s += x * y;
-    }
-    s
-}
-
-fn gelu_slice(xs: &mut [f32]) {
-    for x in xs {
-        *x = 0.5 * *x * (1.0 + erf(*x * std::f32::consts::FRAC_1_SQRT_2));
-    }
-}
-
-/// erf with |error| < 1.5e-7 (Abramowitz & Stegun 7.1.26), well inside the Q8 activation noise.
-#[inline]
-fn erf(x: f32) -> f32 {
-    let sign = if x < 0.0 { -1.0 } else { 1.0 };
-    let a = x.abs();
-    let t = 1.0 / (1.0 + 0.327_591_1 * a);
-    let y = 1.0
-        - (((((1.061_405_4 * t - 1.453_152) * t) + 1.421_413_7) * t - 0.284_496_74) * t
-            + 0.254_829_6)
-            * t
-            * (-a * a).exp();
-    sign * y
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn erf_matches_known_values() {
-        for (x, want) in [
-            (0.0f32, 0.0f32),
-            (0.5, 0.520_499_9),
-            (1.0, 0.842_700_8),
-            (-1.5, -0.966_105_1),
-            (3.0, 0.999_977_9),
-        ] {
-            assert!(
-                (erf(x) - want).abs() < 3e-7,
-                "erf({x}) = {} want {want}",
-                erf(x)
-            );
-        }
-    }
 
     #[test]
     fn dequantize_matches_q4_0_layout() {

@@ -1,0 +1,294 @@
+//! The encoder's non-matrix work on plain `f32` slices: layer norm, GELU, attention.
+//!
+//! Each public op is compiled twice, for the baseline target and with AVX2 + FMA, and picks
+//! at run time; the loops are written so the compiler vectorises them (no horizontal sums in
+//! inner loops, no libm calls). At e5-small's sizes these ops are half of a forward pass
+//! besides the quantised matrix products.
+
+/// Defines `fn $name` that runs `$body` compiled with AVX2 + FMA when the CPU has them.
+macro_rules! multiversion {
+    ($(#[$m:meta])* $vis:vis fn $name:ident($($arg:ident : $ty:ty),* $(,)?) $body:block) => {
+        $(#[$m])*
+        #[allow(clippy::too_many_arguments)]
+        $vis fn $name($($arg: $ty),*) {
+            #[inline(always)]
+            #[allow(clippy::too_many_arguments)]
+            fn body($($arg: $ty),*) $body
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx2,fma")]
+                #[allow(clippy::too_many_arguments)]
+                unsafe fn avx2($($arg: $ty),*) {
+                    body($($arg),*)
+                }
+                if std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("fma")
+                {
+                    // SAFETY: the CPU has the features `avx2` was compiled for (checked above).
+                    return unsafe { avx2($($arg),*) };
+                }
+            }
+            body($($arg),*)
+        }
+    };
+}
+
+multiversion! {
+    /// `x = LayerNorm(x + y)` row by row over rows of `h` values (`y` absent: `LayerNorm(x)`).
+    pub fn layer_norm(x: &mut [f32], y: Option<&[f32]>, weight: &[f32], bias: &[f32], h: usize, eps: f32) {
+        for (i, row) in x.chunks_exact_mut(h).enumerate() {
+            if let Some(y) = y {
+                for (a, b) in row.iter_mut().zip(&y[i * h..(i + 1) * h]) {
+                    *a += b;
+                }
+            }
+            let mean = sum(row) / h as f32;
+            let mut var = [0f32; 8];
+            for c in row.chunks_exact(8) {
+                for j in 0..8 {
+                    let d = c[j] - mean;
+                    var[j] += d * d;
+                }
+            }
+            let mut v: f32 = var.iter().sum();
+            for r in row.chunks_exact(8).remainder() {
+                v += (r - mean) * (r - mean);
+            }
+            let inv = 1.0 / (v / h as f32 + eps).sqrt();
+            for ((a, w), b) in row.iter_mut().zip(weight).zip(bias) {
+                *a = (*a - mean) * inv * w + b;
+            }
+        }
+    }
+}
+
+multiversion! {
+    /// Exact (erf) GELU in place: `0.5 · x · (1 + erf(x / √2))`.
+    pub fn gelu(xs: &mut [f32]) {
+        for x in xs.iter_mut() {
+            *x = 0.5 * *x * (1.0 + erf(*x * std::f32::consts::FRAC_1_SQRT_2));
+        }
+    }
+}
+
+/// Sum with eight partial sums (vectorisable).
+#[inline(always)]
+fn sum(xs: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    let chunks = xs.chunks_exact(8);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for j in 0..8 {
+            acc[j] += c[j];
+        }
+    }
+    acc.iter().sum::<f32>() + rest.iter().sum::<f32>()
+}
+
+/// erf, |error| < 3e-7 (Abramowitz & Stegun 7.1.28): polynomial and powers only, so it
+/// vectorises; well inside the noise of the Q8 activations.
+#[inline(always)]
+pub fn erf(x: f32) -> f32 {
+    let a = x.abs();
+    let p = 1.0
+        + a * (0.070_523_08
+            + a * (0.042_282_01
+                + a * (0.009_270_527
+                    + a * (0.000_152_014_3 + a * (0.000_276_567_2 + a * 0.000_043_063_8)))));
+    let p2 = p * p;
+    let p4 = p2 * p2;
+    let p8 = p4 * p4;
+    let p16 = p8 * p8;
+    let y = 1.0 - 1.0 / p16;
+    if x < 0.0 { -y } else { y }
+}
+
+/// e^x for x ≤ 88, relative error < 2e-7: range reduction to 2^k · e^r with |r| ≤ ln2/2 and
+/// a degree-6 Taylor polynomial; branch-free so that loops over it vectorise.
+#[inline(always)]
+pub fn exp(x: f32) -> f32 {
+    let x = x.clamp(-87.0, 88.0);
+    // Round to nearest by the 1.5·2^23 trick (no SSE4.1 `roundps` needed).
+    let k = (x * std::f32::consts::LOG2_E + 12_582_912.0) - 12_582_912.0;
+    let r = x - k * 0.693_145_75 - k * 1.428_606_8e-6;
+    let p = 1.0
+        + r * (1.0
+            + r * (0.5
+                + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
+    p * f32::from_bits(((k as i32 + 127) as u32) << 23)
+}
+
+/// `kt[c · tokens + s] = k[s · h + c]`: keys transposed so that the scores of one query
+/// against a sequence are contiguous multiply-adds.
+pub fn transpose(k: &[f32], tokens: usize, h: usize, kt: &mut [f32]) {
+    for (s, row) in k.chunks_exact(h).enumerate().take(tokens) {
+        for (c, v) in row.iter().enumerate() {
+            kt[c * tokens + s] = *v;
+        }
+    }
+}
+
+/// The geometry of one attention call.
+#[derive(Debug, Clone, Copy)]
+pub struct AttnShape {
+    /// Tokens in the batch.
+    pub tokens: usize,
+    /// Hidden size.
+    pub hidden: usize,
+    /// Heads.
+    pub heads: usize,
+}
+
+multiversion! {
+    /// Scaled dot-product attention for the token rows `first..first + out.len() / hidden`:
+    /// each attends over its own sequence `bounds[i] = (start, end)`. `kt` is the transposed
+    /// keys ([`transpose`]), `probs` scratch of at least the longest sequence.
+    pub fn attention_rows(
+        out: &mut [f32],
+        first: usize,
+        q: &[f32],
+        kt: &[f32],
+        v: &[f32],
+        bounds: &[(usize, usize)],
+        shape: AttnShape,
+        probs: &mut Vec<f32>,
+    ) {
+        let AttnShape { tokens, hidden: h, heads } = shape;
+        let hd = h / heads;
+        let scale = 1.0 / (hd as f32).sqrt();
+        for (i, row) in out.chunks_exact_mut(h).enumerate() {
+            let t = first + i;
+            let (s0, s1) = bounds[bounds.partition_point(|&(_, e)| e <= t)];
+            let len = s1 - s0;
+            probs.clear();
+            probs.resize(len, 0.0);
+            for hh in 0..heads {
+                let p = &mut probs[..len];
+                p.fill(0.0);
+                for e in 0..hd {
+                    let c = hh * hd + e;
+                    let qe = q[t * h + c] * scale;
+                    let krow = &kt[c * tokens + s0..c * tokens + s1];
+                    for (pj, kj) in p.iter_mut().zip(krow) {
+                        *pj += qe * kj;
+                    }
+                }
+                let mx = p.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
+                for pj in p.iter_mut() {
+                    *pj = exp(*pj - mx);
+                }
+                let inv = 1.0 / sum(p);
+                let ch = &mut row[hh * hd..(hh + 1) * hd];
+                ch.fill(0.0);
+                for (j, pj) in p.iter().enumerate() {
+                    let w = pj * inv;
+                    let vh = &v[(s0 + j) * h + hh * hd..(s0 + j) * h + (hh + 1) * hd];
+                    for (cv, vv) in ch.iter_mut().zip(vh) {
+                        *cv += w * vv;
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn erf_matches_known_values() {
+        for (x, want) in [
+            (0.0f32, 0.0f32),
+            (0.1, 0.112_462_92),
+            (0.5, 0.520_499_9),
+            (1.0, 0.842_700_8),
+            (-1.5, -0.966_105_1),
+            (3.0, 0.999_977_9),
+            (9.0, 1.0),
+        ] {
+            assert!(
+                (erf(x) - want).abs() < 1e-6,
+                "erf({x}) = {} want {want}",
+                erf(x)
+            );
+        }
+    }
+
+    #[test]
+    fn exp_matches_std() {
+        let mut x = -87.0f32;
+        while x < 88.0 {
+            let (got, want) = (exp(x), x.exp());
+            assert!(
+                (got - want).abs() <= 3e-7 * want,
+                "exp({x}) = {got} want {want}"
+            );
+            x += 0.173;
+        }
+        assert!((0.0..1e-37).contains(&exp(-1000.0)));
+    }
+
+    #[test]
+    fn attention_matches_naive() {
+        let (tokens, h, heads) = (7, 8, 2);
+        let hd = h / heads;
+        let f = |i: usize| ((i * 37 % 101) as f32 - 50.0) / 40.0;
+        let q: Vec<f32> = (0..tokens * h).map(f).collect();
+        let k: Vec<f32> = (0..tokens * h).map(|i| f(i + 11)).collect();
+        let v: Vec<f32> = (0..tokens * h).map(|i| f(i + 23)).collect();
+        let bounds = [(0, 3), (3, 7)];
+        let mut kt = vec![0f32; tokens * h];
+        transpose(&k, tokens, h, &mut kt);
+        let mut out = vec![0f32; tokens * h];
+        let shape = AttnShape {
+            tokens,
+            hidden: h,
+            heads,
+        };
+        attention_rows(&mut out, 0, &q, &kt, &v, &bounds, shape, &mut Vec::new());
+        for t in 0..tokens {
+            let (s0, s1) = if t < 3 { (0, 3) } else { (3, 7) };
+            for hh in 0..heads {
+                let scores: Vec<f64> = (s0..s1)
+                    .map(|s| {
+                        (0..hd)
+                            .map(|e| (q[t * h + hh * hd + e] * k[s * h + hh * hd + e]) as f64)
+                            .sum::<f64>()
+                            / (hd as f64).sqrt()
+                    })
+                    .collect();
+                let mx = scores.iter().cloned().fold(f64::MIN, f64::max);
+                let z: f64 = scores.iter().map(|s| (s - mx).exp()).sum();
+                for e in 0..hd {
+                    let want: f64 = (s0..s1)
+                        .zip(&scores)
+                        .map(|(s, sc)| (sc - mx).exp() / z * v[s * h + hh * hd + e] as f64)
+                        .sum();
+                    let got = out[t * h + hh * hd + e] as f64;
+                    assert!(
+                        (got - want).abs() < 1e-5,
+                        "t{t} h{hh} e{e}: {got} vs {want}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn layer_norm_normalises() {
+        let mut x: Vec<f32> = (0..20).map(|i| i as f32 * 0.5 - 3.0).collect();
+        let w = vec![2.0f32; 10];
+        let b = vec![1.0f32; 10];
+        layer_norm(&mut x, None, &w, &b, 10, 1e-12);
+        for row in x.chunks(10) {
+            let m: f32 = row.iter().map(|v| (v - 1.0) / 2.0).sum::<f32>() / 10.0;
+            let var: f32 = row
+                .iter()
+                .map(|v| ((v - 1.0) / 2.0 - m).powi(2))
+                .sum::<f32>()
+                / 10.0;
+            assert!(m.abs() < 1e-5 && (var - 1.0).abs() < 1e-4, "{m} {var}");
+        }
+    }
+}
