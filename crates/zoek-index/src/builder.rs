@@ -155,12 +155,7 @@ impl Shared<'_> {
                 search_layer(self, &space, cur, beam, visited, buf)
             });
             self.select(&found, self.m, sel);
-            {
-                let _own = self.locks[q as usize]
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner());
-                self.set_row(self.row(l, q), sel);
-            }
+            self.set_own_row(q, l, sel);
             for &s in sel.iter() {
                 self.link(s, q, l);
             }
@@ -171,6 +166,43 @@ impl Shared<'_> {
         if let Some(mut g) = guard {
             *g = (q, level);
         }
+    }
+
+    /// Sets the new node `q`'s list at `level` to `sel`. Another thread may already have
+    /// linked itself into that list (it reached `q` through a higher level); those
+    /// links are kept, and the heuristic prunes the union if it overflows.
+    fn set_own_row(&self, q: u32, level: usize, sel: &mut Vec<u32>) {
+        let cap = self.capacity(level);
+        let _own = self.locks[q as usize]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let row = self.row(level, q);
+        let len = (row[0].load(Relaxed) as usize).min(cap);
+        let before = sel.len();
+        for slot in &row[1..1 + len] {
+            let n = slot.load(Relaxed);
+            if !sel.contains(&n) {
+                sel.push(n);
+            }
+        }
+        if sel.len() > cap {
+            let qv = self.vector(q);
+            let mut cands: Vec<Cand> = sel
+                .iter()
+                .map(|&n| Cand {
+                    dist: self.dist(qv, n),
+                    node: n,
+                })
+                .collect();
+            cands.sort_unstable();
+            let mut kept = Vec::with_capacity(cap);
+            self.select(&cands, cap, &mut kept);
+            self.set_row(row, &kept);
+        } else {
+            self.set_row(row, sel);
+        }
+        // The caller links back only to its own selection.
+        sel.truncate(before);
     }
 
     /// Adds `q` to `s`'s list at `level`, pruning with the heuristic when full.

@@ -758,3 +758,58 @@ fn texmex_round_trip() {
         Err(IndexError::InvalidInput(_))
     ));
 }
+
+/// Parallel insertion must not lose links: a concurrent inserter may link itself into
+/// a new node's list before that node writes it (this orphaned nodes once).
+#[test]
+fn parallel_build_reaches_every_node_on_bigann10k() {
+    let Some(dir) = shared_dir() else { return };
+    let base = texmex::read_bvecs(&dir.join("bigann10k_base.bvecs"), None).expect("base");
+    let queries = texmex::read_bvecs(&dir.join("bigann10k_query.bvecs"), None).expect("queries");
+    let gt = texmex::read_ivecs(&dir.join("bigann10k_groundtruth.ivecs"), None).expect("gt");
+    let d = tmp();
+    let path = d.path().join("bigann4.hnsw");
+    let ids: Vec<u64> = (0..base.len() as u64).collect();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(4)
+        .build()
+        .expect("pool");
+    pool.install(|| {
+        let params = HnswParams::default();
+        write_index(
+            &path,
+            128,
+            Metric::L2,
+            &params,
+            &ids,
+            &base.data,
+            &WriteOptions::default(),
+        )
+    })
+    .expect("write");
+    let bytes = std::fs::read(&path).expect("read");
+    let h = Header::decode(&bytes, bytes.len() as u64).expect("decode");
+    let l0 = h.section(SectionKind::Level0).expect("level0");
+    let rows: &[u32] =
+        bytemuck::cast_slice(&bytes[l0.offset as usize..(l0.offset + l0.length) as usize]);
+    let mut indegree = vec![0u32; base.len()];
+    for r in rows.chunks_exact(33) {
+        for &n in &r[1..1 + r[0] as usize] {
+            indegree[n as usize] += 1;
+        }
+    }
+    let orphans = indegree.iter().filter(|&&x| x == 0).count();
+    let index = HnswIndex::open(&path).expect("open");
+    let mut misses = 0;
+    for qi in 0..queries.len() {
+        let got = index.search(queries.row(qi), 10, 200).expect("search");
+        misses += gt.row(qi)[..10]
+            .iter()
+            .filter(|&&t| !got.iter().any(|g| g.id == t as u64))
+            .count();
+    }
+    assert!(
+        orphans <= 1 && misses <= 1,
+        "{orphans} unreachable nodes, {misses} misses at ef=200"
+    );
+}
