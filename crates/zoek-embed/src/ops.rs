@@ -5,7 +5,8 @@
 //! inner loops, no libm calls). At e5-small's sizes these ops are half of a forward pass
 //! besides the quantised matrix products.
 
-/// Defines `fn $name` that runs `$body` compiled with AVX2 + FMA when the CPU has them.
+/// Defines `fn $name` that runs `$body` compiled for AVX-512 or AVX2 + FMA when the CPU has
+/// them.
 macro_rules! multiversion {
     ($(#[$m:meta])* $vis:vis fn $name:ident($($arg:ident : $ty:ty),* $(,)?) $body:block) => {
         $(#[$m])*
@@ -16,6 +17,17 @@ macro_rules! multiversion {
             fn body($($arg: $ty),*) $body
             #[cfg(target_arch = "x86_64")]
             {
+                #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+                #[allow(clippy::too_many_arguments)]
+                unsafe fn avx512($($arg: $ty),*) {
+                    body($($arg),*)
+                }
+                if std::arch::is_x86_feature_detected!("avx512f")
+                    && std::arch::is_x86_feature_detected!("avx512vl")
+                {
+                    // SAFETY: the CPU has the features `avx512` was compiled for (checked above).
+                    return unsafe { avx512($($arg),*) };
+                }
                 #[target_feature(enable = "avx2,fma")]
                 #[allow(clippy::too_many_arguments)]
                 unsafe fn avx2($($arg: $ty),*) {
@@ -118,12 +130,23 @@ pub fn exp(x: f32) -> f32 {
     p * f32::from_bits(((k as i32 + 127) as u32) << 23)
 }
 
-/// `kt[c · tokens + s] = k[s · h + c]`: keys transposed so that the scores of one query
-/// against a sequence are contiguous multiply-adds.
+/// Lanes the attention loops are padded to, so that they run without scalar remainders.
+pub const LANES: usize = 16;
+
+/// Row stride of the transposed keys for `tokens` tokens: room for a padded read past the
+/// last token.
+pub fn kt_stride(tokens: usize) -> usize {
+    tokens + 2 * LANES
+}
+
+/// `kt[c · kt_stride(tokens) + s] = k[s · h + c]`: keys transposed so that the scores of one
+/// query against a sequence are contiguous multiply-adds. `kt` holds `h · kt_stride(tokens)`
+/// values; the padding stays zero.
 pub fn transpose(k: &[f32], tokens: usize, h: usize, kt: &mut [f32]) {
+    let stride = kt_stride(tokens);
     for (s, row) in k.chunks_exact(h).enumerate().take(tokens) {
         for (c, v) in row.iter().enumerate() {
-            kt[c * tokens + s] = *v;
+            kt[c * stride + s] = *v;
         }
     }
 }
@@ -155,41 +178,112 @@ multiversion! {
     ) {
         let AttnShape { tokens, hidden: h, heads } = shape;
         let hd = h / heads;
+        let stride = kt_stride(tokens);
         let scale = 1.0 / (hd as f32).sqrt();
         for (i, row) in out.chunks_exact_mut(h).enumerate() {
             let t = first + i;
             let (s0, s1) = bounds[bounds.partition_point(|&(_, e)| e <= t)];
             let len = s1 - s0;
+            // Scores are computed over pairs of whole lanes; the extra ones (next sequence's
+            // keys or zero padding) are dropped before the softmax.
+            let padded = len.div_ceil(2 * LANES) * 2 * LANES;
             probs.clear();
-            probs.resize(len, 0.0);
+            probs.resize(padded, 0.0);
             for hh in 0..heads {
-                let p = &mut probs[..len];
-                p.fill(0.0);
-                for e in 0..hd {
-                    let c = hh * hd + e;
-                    let qe = q[t * h + c] * scale;
-                    let krow = &kt[c * tokens + s0..c * tokens + s1];
-                    for (pj, kj) in p.iter_mut().zip(krow) {
-                        *pj += qe * kj;
+                let p = &mut probs[..padded];
+                let (pch, _) = p.as_chunks_mut::<{ 2 * LANES }>();
+                for (ci, pc) in pch.iter_mut().enumerate() {
+                    // Register-held accumulators (`probs` may alias the keys as far as the
+                    // compiler knows, which would keep a loop over it scalar), two of them so
+                    // that the multiply-add chains overlap.
+                    let mut a0 = [0f32; LANES];
+                    let mut a1 = [0f32; LANES];
+                    for e in 0..hd {
+                        let c = hh * hd + e;
+                        let qe = q[t * h + c] * scale;
+                        let at = c * stride + s0 + ci * 2 * LANES;
+                        if let Some(kc) = kt[at..].first_chunk::<{ 2 * LANES }>() {
+                            for l in 0..LANES {
+                                a0[l] += qe * kc[l];
+                                a1[l] += qe * kc[LANES + l];
+                            }
+                        }
                     }
+                    pc[..LANES].copy_from_slice(&a0);
+                    pc[LANES..].copy_from_slice(&a1);
                 }
-                let mx = p.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
+                let p = &mut p[..len];
+                let mx = max(p);
                 for pj in p.iter_mut() {
                     *pj = exp(*pj - mx);
                 }
                 let inv = 1.0 / sum(p);
                 let ch = &mut row[hh * hd..(hh + 1) * hd];
-                ch.fill(0.0);
-                for (j, pj) in p.iter().enumerate() {
-                    let w = pj * inv;
-                    let vh = &v[(s0 + j) * h + hh * hd..(s0 + j) * h + (hh + 1) * hd];
-                    for (cv, vv) in ch.iter_mut().zip(vh) {
-                        *cv += w * vv;
+                let (cch, rest) = ch.as_chunks_mut::<LANES>();
+                for (k, cc) in cch.iter_mut().enumerate() {
+                    // Even and odd keys in separate accumulators, for overlapping chains.
+                    let mut a0 = [0f32; LANES];
+                    let mut a1 = [0f32; LANES];
+                    let off = hh * hd + k * LANES;
+                    let mut pairs = p.chunks_exact(2);
+                    let mut j = s0;
+                    for pr in &mut pairs {
+                        let (w0, w1) = (pr[0] * inv, pr[1] * inv);
+                        if let (Some(v0), Some(v1)) = (
+                            v[j * h + off..].first_chunk::<LANES>(),
+                            v[(j + 1) * h + off..].first_chunk::<LANES>(),
+                        ) {
+                            for l in 0..LANES {
+                                a0[l] += w0 * v0[l];
+                                a1[l] += w1 * v1[l];
+                            }
+                        }
+                        j += 2;
                     }
+                    if let Some(&pl) = pairs.remainder().first()
+                        && let Some(vl) = v[j * h + off..].first_chunk::<LANES>()
+                    {
+                        let w = pl * inv;
+                        for l in 0..LANES {
+                            a0[l] += w * vl[l];
+                        }
+                    }
+                    for l in 0..LANES {
+                        cc[l] = a0[l] + a1[l];
+                    }
+                }
+                // Head sizes that are not a multiple of the lane count.
+                let done = cch.len() * LANES;
+                for (e, cv) in rest.iter_mut().enumerate() {
+                    let c = hh * hd + done + e;
+                    *cv = p
+                        .iter()
+                        .enumerate()
+                        .map(|(j, pj)| pj * inv * v[(s0 + j) * h + c])
+                        .sum();
                 }
             }
         }
     }
+}
+
+/// Maximum of a non-empty slice, with lane-wise partial maxima (vectorisable).
+#[inline(always)]
+fn max(xs: &[f32]) -> f32 {
+    let mut m = [f32::NEG_INFINITY; LANES];
+    let (chunks, rest) = xs.as_chunks::<LANES>();
+    for c in chunks {
+        for l in 0..LANES {
+            m[l] = if c[l] > m[l] { c[l] } else { m[l] };
+        }
+    }
+    let mut out = rest
+        .iter()
+        .fold(f32::NEG_INFINITY, |a, &b| if b > a { b } else { a });
+    for v in m {
+        out = if v > out { v } else { out };
+    }
+    out
 }
 
 #[cfg(test)]
@@ -229,16 +323,13 @@ mod tests {
         assert!((0.0..1e-37).contains(&exp(-1000.0)));
     }
 
-    #[test]
-    fn attention_matches_naive() {
-        let (tokens, h, heads) = (7, 8, 2);
+    fn check_attention(tokens: usize, h: usize, heads: usize, bounds: &[(usize, usize)]) {
         let hd = h / heads;
         let f = |i: usize| ((i * 37 % 101) as f32 - 50.0) / 40.0;
         let q: Vec<f32> = (0..tokens * h).map(f).collect();
         let k: Vec<f32> = (0..tokens * h).map(|i| f(i + 11)).collect();
         let v: Vec<f32> = (0..tokens * h).map(|i| f(i + 23)).collect();
-        let bounds = [(0, 3), (3, 7)];
-        let mut kt = vec![0f32; tokens * h];
+        let mut kt = vec![0f32; kt_stride(tokens) * h];
         transpose(&k, tokens, h, &mut kt);
         let mut out = vec![0f32; tokens * h];
         let shape = AttnShape {
@@ -246,9 +337,12 @@ mod tests {
             hidden: h,
             heads,
         };
-        attention_rows(&mut out, 0, &q, &kt, &v, &bounds, shape, &mut Vec::new());
+        // Two calls over a split of the rows, as the parallel path makes them.
+        let (a, b) = out.split_at_mut(tokens / 2 * h);
+        attention_rows(a, 0, &q, &kt, &v, bounds, shape, &mut Vec::new());
+        attention_rows(b, tokens / 2, &q, &kt, &v, bounds, shape, &mut Vec::new());
         for t in 0..tokens {
-            let (s0, s1) = if t < 3 { (0, 3) } else { (3, 7) };
+            let &(s0, s1) = bounds.iter().find(|&&(a, b)| a <= t && t < b).unwrap();
             for hh in 0..heads {
                 let scores: Vec<f64> = (s0..s1)
                     .map(|s| {
@@ -273,6 +367,14 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn attention_matches_naive() {
+        // Head sizes below, at and above the lane width; odd and even sequence lengths.
+        check_attention(7, 8, 2, &[(0, 3), (3, 7)]);
+        check_attention(37, 64, 2, &[(0, 20), (20, 37)]);
+        check_attention(75, 96, 2, &[(0, 1), (1, 40), (40, 75)]);
     }
 
     #[test]
