@@ -148,3 +148,33 @@ fn passage_batches_equal_single_passages() {
         assert!(cosine(&single[0], b) > 0.99999, "{t}");
     }
 }
+
+#[test]
+fn embedder_is_send_sync_and_takes_edge_inputs() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Embedder>();
+    let Some(e) = embedder(LinearBackend::default()) else {
+        return;
+    };
+    assert!(e.embed_passages(&[]).unwrap().is_empty());
+    for text in ["", " ", "\u{0}", "\u{FEFF}"] {
+        let v = e.embed_query(text).unwrap();
+        let norm: f32 = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-4, "{text:?}");
+    }
+    assert_eq!(e.count_tokens("").unwrap(), 0);
+    assert_eq!(e.dim(), 384);
+    assert!(
+        e.model_id()
+            .starts_with("multilingual-e5-small/q4_0/sha256:1571fc98"),
+        "{}",
+        e.model_id()
+    );
+    // Embedding from several threads at once gives the same vectors.
+    let want = e.embed_query("parallel").unwrap();
+    std::thread::scope(|s| {
+        for _ in 0..3 {
+            s.spawn(|| assert_eq!(e.embed_query("parallel").unwrap(), want));
+        }
+    });
+}
