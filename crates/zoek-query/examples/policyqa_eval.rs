@@ -59,10 +59,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!();
     println!("| ranking | recall@1 | recall@5 | recall@10 | MRR@10 |");
     println!("|---|---|---|---|---|");
-    for (mode, name) in policyqa::MODES {
-        let m = policyqa::evaluate(&engine, &collection, &set, mode)?;
+    for (_, name, opts) in policyqa::variants() {
+        let m = policyqa::evaluate(&engine, &collection, &set, &opts)?;
         println!(
-            "| {name} | {:.3} | {:.3} | {:.3} | {:.3} |",
+            "| {name} | {:.4} | {:.4} | {:.4} | {:.4} |",
             m.recall_at_1, m.recall_at_5, m.recall_at_10, m.mrr_at_10
         );
     }

@@ -70,8 +70,9 @@ pub struct BuildOptions {
     pub clean: bool,
     /// How to count tokens (default: the model's tokenizer).
     pub token_counting: TokenCounting,
-    /// Also embed whole passages, for the dense-paragraph mode (default false: it doubles
-    /// the embedding work and the default ranking does not use it).
+    /// Also embed whole passages (default true): the default hybrid ranking blends them into
+    /// the dense score (see `AskOptions::passage_weight`) and the dense-paragraph mode needs
+    /// them. Turning this off roughly halves the embedding work of a build.
     pub passage_vectors: bool,
     /// Collections with at least this many sentences get an HNSW index and are searched
     /// approximately; smaller ones are scanned exactly (default 50,000).
@@ -91,7 +92,7 @@ impl Default for BuildOptions {
             language: Language::Dutch,
             clean: true,
             token_counting: TokenCounting::Model,
-            passage_vectors: false,
+            passage_vectors: true,
             hnsw_threshold: 50_000,
             hnsw_params: zoek_index::HnswParams::default(),
             batch_size: 64,

@@ -329,3 +329,29 @@ fn large_collections_go_through_the_hnsw_graph_with_the_same_answers() {
         }
     }
 }
+
+#[test]
+fn search_embedded_matches_ask() {
+    let (_dir, engine, collection) = built();
+    let question = "twee vormen van partnerschap";
+    let asked = collection.ask(&engine, question, 4).unwrap();
+    let vector = engine.embedder().embed_query(question).unwrap();
+    let opts = AskOptions {
+        k: 4,
+        ..AskOptions::default()
+    };
+    let searched = collection
+        .search_embedded(question, &vector, &opts)
+        .unwrap();
+    assert_eq!(asked.hits, searched.hits);
+    let err = collection
+        .search_embedded(question, &vector[..10], &opts)
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        QueryError::EmbeddingShape {
+            expected: 256,
+            got: 10
+        }
+    ));
+}

@@ -287,12 +287,12 @@ pub fn evaluate(
     engine: &Engine,
     collection: &Collection,
     set: &EvalSet,
-    mode: RankMode,
+    opts: &AskOptions,
 ) -> zoek_query::Result<Metrics> {
+    // k is raised so that ten distinct documents are there to rank.
     let opts = AskOptions {
-        k: 40,
-        mode,
-        ..AskOptions::default()
+        k: opts.k.max(40),
+        ..opts.clone()
     };
     let mut ranks = Vec::with_capacity(set.questions.len());
     for q in &set.questions {
@@ -307,9 +307,40 @@ pub fn cache_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/zoek-eval-cache")
 }
 
-pub const MODES: [(RankMode, &str); 4] = [
-    (RankMode::DenseParagraph, "dense paragraphs"),
-    (RankMode::SentenceToParent, "sentence→parent"),
-    (RankMode::Hybrid, "hybrid (default)"),
-    (RankMode::Rrf, "hybrid RRF"),
-];
+/// The configurations of the table: the three rankings the issue names, the hybrid as the
+/// issue specifies it (sentence→parent dense side), the default hybrid (dense side blended
+/// with passage vectors) and RRF.
+pub fn variants() -> Vec<(RankMode, &'static str, AskOptions)> {
+    let with = |mode, passage_weight| AskOptions {
+        mode,
+        passage_weight,
+        ..AskOptions::default()
+    };
+    vec![
+        (
+            RankMode::DenseParagraph,
+            "dense paragraphs",
+            with(RankMode::DenseParagraph, 0.0),
+        ),
+        (
+            RankMode::SentenceToParent,
+            "sentence→parent",
+            with(RankMode::SentenceToParent, 0.0),
+        ),
+        (
+            RankMode::Hybrid,
+            "hybrid, sentence→parent + BM25",
+            with(RankMode::Hybrid, 0.0),
+        ),
+        (
+            RankMode::Hybrid,
+            "hybrid default (+ passage vectors)",
+            AskOptions::default(),
+        ),
+        (
+            RankMode::Rrf,
+            "RRF (+ passage vectors)",
+            with(RankMode::Rrf, AskOptions::default().passage_weight),
+        ),
+    ]
+}
