@@ -1,1 +1,263 @@
-fn main() {}
+//! The `zoek` command-line tool.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use zoek::embed::Embedder;
+use zoek::query::{AskOptions, BuildOptions, Collection, Engine, Progress, ProgressFn, RankMode, Stage};
+
+#[derive(Parser)]
+#[command(name = "zoek", version, about = "Multilingual semantic search on the CPU")]
+struct Cli {
+    /// Model directory (default: $ZOEK_MODEL_DIR, else models/multilingual-e5-small-q4).
+    #[arg(long, global = true)]
+    model: Option<PathBuf>,
+    /// Do not show progress bars.
+    #[arg(long, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Embed texts and print their vectors.
+    Embed {
+        /// Embed as passages ("passage: " prefix) instead of queries.
+        #[arg(long)]
+        passage: bool,
+        /// Print JSON: {"model", "dim", "vectors"}.
+        #[arg(long)]
+        json: bool,
+        /// Texts to embed.
+        #[arg(required = true)]
+        texts: Vec<String>,
+    },
+    /// Build a collection from files and directories (.txt, .md, .html, .jsonl).
+    Index {
+        /// Output collection directory.
+        #[arg(long)]
+        out: PathBuf,
+        /// Files or directories to index.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Maximum passage length in tokens.
+        #[arg(long, default_value_t = 256)]
+        max_tokens: usize,
+    },
+    /// Ask a question; without --index, over the example corpus shipped with zoek.
+    Ask {
+        /// Collection directory built with `zoek index`.
+        #[arg(long)]
+        index: Option<PathBuf>,
+        /// Number of passages to return.
+        #[arg(short, default_value_t = 3)]
+        k: usize,
+        /// Ranking: hybrid (default), dense (sentence→parent), rrf.
+        #[arg(long, default_value = "hybrid")]
+        mode: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// The question.
+        #[arg(required = true, num_args = 1..)]
+        question: Vec<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("ZOEK_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("zoek: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn model_dir(cli_model: &Option<PathBuf>) -> PathBuf {
+    cli_model.clone().unwrap_or_else(zoek::embed::default_model_dir)
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Embed {
+            passage,
+            json,
+            texts,
+        } => {
+            let embedder = Embedder::from_dir(model_dir(&cli.model))?;
+            let vectors = if passage {
+                let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+                embedder.embed_passages(&refs)?
+            } else {
+                texts
+                    .iter()
+                    .map(|t| embedder.embed_query(t))
+                    .collect::<Result<Vec<_>, _>>()?
+            };
+            if json {
+                let out = serde_json::json!({
+                    "model": embedder.model_id(),
+                    "dim": embedder.dim(),
+                    "vectors": vectors,
+                });
+                println!("{out}");
+            } else {
+                for (t, v) in texts.iter().zip(&vectors) {
+                    let head: Vec<String> = v.iter().take(6).map(|x| format!("{x:+.4}")).collect();
+                    println!("{t}\n  dim={} [{} …]", v.len(), head.join(", "));
+                }
+            }
+            Ok(())
+        }
+        Command::Index {
+            out,
+            paths,
+            max_tokens,
+        } => {
+            let engine = Engine::from_model_dir(model_dir(&cli.model))?;
+            let (progress, bar) = progress_bar(cli.quiet);
+            let opts = BuildOptions {
+                max_tokens,
+                progress,
+                ..BuildOptions::default()
+            };
+            let stats = engine.build(&paths, &out, &opts);
+            if let Some(bar) = bar {
+                bar.finish_and_clear();
+            }
+            let stats = stats?;
+            for s in &stats.skipped {
+                eprintln!("zoek: skipped {s:?}");
+            }
+            println!(
+                "indexed {} documents, {} passages, {} sentences into {} in {:.1}s{}",
+                stats.documents,
+                stats.passages,
+                stats.sentences,
+                stats.dir.display(),
+                stats.total_time.as_secs_f64(),
+                if stats.hnsw { " (HNSW)" } else { "" }
+            );
+            Ok(())
+        }
+        Command::Ask {
+            index,
+            k,
+            mode,
+            json,
+            question,
+        } => {
+            let question = question.join(" ");
+            let mode = match mode.as_str() {
+                "hybrid" => RankMode::Hybrid,
+                "dense" => RankMode::SentenceToParent,
+                "rrf" => RankMode::Rrf,
+                other => bail!("unknown --mode {other:?} (hybrid, dense, rrf)"),
+            };
+            // Open the collection first: a missing index is reported before the model loads.
+            let collection = match &index {
+                Some(dir) => Some(
+                    Collection::open(dir)
+                        .with_context(|| format!("opening the collection {}", dir.display()))?,
+                ),
+                None => None,
+            };
+            let engine = Engine::from_model_dir(model_dir(&cli.model))?;
+            let collection = match collection {
+                Some(c) => c,
+                None => {
+                    let (progress, bar) = progress_bar(cli.quiet);
+                    let c = zoek::example::open_example(&engine, progress);
+                    if let Some(bar) = bar {
+                        bar.finish_and_clear();
+                    }
+                    c.context("building the example collection")?
+                }
+            };
+            let opts = AskOptions {
+                k,
+                mode,
+                ..AskOptions::default()
+            };
+            let answer = collection.ask_with(&engine, &question, &opts)?;
+            if json {
+                println!("{}", answer.to_json());
+            } else {
+                print_answer(&answer);
+            }
+            Ok(())
+        }
+    }
+}
+
+fn print_answer(answer: &zoek::Answer) {
+    println!("{}", answer.question);
+    for hit in &answer.hits {
+        println!();
+        println!(
+            "{}. [{:.3}] {}{}",
+            hit.rank,
+            hit.score,
+            hit.doc,
+            hit.heading
+                .as_deref()
+                .map(|h| format!(" — {h}"))
+                .unwrap_or_default()
+        );
+        if let Some(h) = &hit.highlight {
+            println!("   » {h}");
+        }
+        println!("   {}", hit.text);
+    }
+    let t = &answer.timings;
+    println!(
+        "\n(embed {:.1} ms, search {:.1} ms, total {:.1} ms)",
+        ms(t.embed),
+        ms(t.search),
+        ms(t.total)
+    );
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn progress_bar(quiet: bool) -> (Option<ProgressFn>, Option<ProgressBar>) {
+    if quiet {
+        return (None, None);
+    }
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template("{msg:>20} [{bar:40}] {pos}/{len} {elapsed}")
+            .expect("static template")
+            .progress_chars("=> "),
+    );
+    let b = bar.clone();
+    let f: ProgressFn = Arc::new(move |p: Progress| {
+        let msg = match p.stage {
+            Stage::Reading => "reading",
+            Stage::EmbeddingSentences => "embedding sentences",
+            Stage::EmbeddingPassages => "embedding passages",
+            Stage::Writing => "writing",
+        };
+        b.set_message(msg);
+        b.set_length(p.total as u64);
+        b.set_position(p.done as u64);
+    });
+    (Some(f), Some(bar))
+}

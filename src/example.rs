@@ -1,0 +1,96 @@
+//! The example corpus shipped in the repository (`corpus/`), built on first use into a
+//! cache directory and reused while the corpus and the model stay the same.
+
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+use zoek_query::{BuildOptions, Collection, Engine, ProgressFn, QueryError};
+
+/// The directory of the example corpus: two Dutch web pages about care cooperatives.
+pub fn example_corpus_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus")
+}
+
+/// Where zoek caches built collections: `$ZOEK_CACHE_DIR`, else `$XDG_CACHE_HOME/zoek`,
+/// else `$HOME/.cache/zoek`, else `zoek-cache` in the system temp directory.
+pub fn cache_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("ZOEK_CACHE_DIR") {
+        return PathBuf::from(d);
+    }
+    if let Some(d) = std::env::var_os("XDG_CACHE_HOME") {
+        return PathBuf::from(d).join("zoek");
+    }
+    if let Some(d) = std::env::var_os("HOME") {
+        return PathBuf::from(d).join(".cache").join("zoek");
+    }
+    std::env::temp_dir().join("zoek-cache")
+}
+
+/// A key for the corpus at `dir` as built by `model_id`: the model fingerprint and every
+/// file's name and content, so an edited corpus or another model gets a fresh build.
+pub fn corpus_key(dir: &Path, model_id: &str) -> Result<String, QueryError> {
+    let mut files = Vec::new();
+    collect_files(dir, &mut files)?;
+    files.sort();
+    let mut h = Sha256::new();
+    h.update(model_id.as_bytes());
+    for f in &files {
+        let bytes = std::fs::read(f).map_err(|e| QueryError::Io {
+            path: f.clone(),
+            source: e,
+        })?;
+        h.update(f.strip_prefix(dir).unwrap_or(f).to_string_lossy().as_bytes());
+        h.update((bytes.len() as u64).to_le_bytes());
+        h.update(&bytes);
+    }
+    let digest = h.finalize();
+    Ok(digest.iter().take(8).map(|b| format!("{b:02x}")).collect())
+}
+
+fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), QueryError> {
+    let rd = std::fs::read_dir(dir).map_err(|e| QueryError::Io {
+        path: dir.to_path_buf(),
+        source: e,
+    })?;
+    for entry in rd {
+        let entry = entry.map_err(|e| QueryError::Io {
+            path: dir.to_path_buf(),
+            source: e,
+        })?;
+        let p = entry.path();
+        if p.is_dir() {
+            collect_files(&p, out)?;
+        } else {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+/// Opens the collection for the corpus at `corpus`, building it into the cache first when
+/// no build for this corpus and model exists yet. `progress` receives build progress.
+pub fn open_cached(
+    engine: &Engine,
+    corpus: &Path,
+    progress: Option<ProgressFn>,
+) -> Result<Collection, QueryError> {
+    let key = corpus_key(corpus, engine.model_id())?;
+    let dir = cache_dir().join(format!("collection-{key}"));
+    if let Ok(c) = Collection::open(&dir) {
+        if c.manifest().model_id == engine.model_id() {
+            return Ok(c);
+        }
+    }
+    tracing::info!(dir = %dir.display(), "building the collection for {}", corpus.display());
+    let opts = BuildOptions {
+        progress,
+        ..BuildOptions::default()
+    };
+    engine.build(&[corpus], &dir, &opts)?;
+    Collection::open(&dir)
+}
+
+/// Opens the shipped example corpus (see [`open_cached`]).
+pub fn open_example(engine: &Engine, progress: Option<ProgressFn>) -> Result<Collection, QueryError> {
+    open_cached(engine, &example_corpus_dir(), progress)
+}

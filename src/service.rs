@@ -1,0 +1,126 @@
+//! An HTTP service over one collection: `POST /ask` (JSON in and out) and `GET /health`.
+//!
+//! One [`Engine`] and one [`Collection`] are shared by all requests; answering runs on
+//! tokio's blocking pool so slow questions never stall the accept loop. Request bodies and
+//! `k` are bounded, and every error is a JSON body with a 4xx or 5xx status.
+
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+use zoek_query::{AskOptions, Collection, Engine, QueryError, RankMode};
+
+/// Limits applied to every request.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest accepted request body in bytes (default 64 KiB).
+    pub max_body_bytes: usize,
+    /// Largest accepted `k` (default 50).
+    pub max_k: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 64 * 1024,
+            max_k: 50,
+        }
+    }
+}
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    engine: Engine,
+    collection: Arc<Collection>,
+    limits: Limits,
+}
+
+impl AppState {
+    /// State over an engine and an open collection.
+    pub fn new(engine: Engine, collection: Collection, limits: Limits) -> Self {
+        Self {
+            engine,
+            collection: Arc::new(collection),
+            limits,
+        }
+    }
+}
+
+/// The body of `POST /ask`.
+#[derive(Debug, Deserialize)]
+pub struct AskRequest {
+    /// The question.
+    pub question: String,
+    /// Number of hits (default 5).
+    #[serde(default)]
+    pub k: Option<usize>,
+    /// `hybrid` (default), `dense` or `rrf`.
+    #[serde(default)]
+    pub mode: Option<String>,
+}
+
+/// The service's routes.
+pub fn router(state: AppState) -> Router {
+    let limit = state.limits.max_body_bytes;
+    Router::new()
+        .route("/health", get(health))
+        .route("/ask", post(ask))
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {
+    Json(json!({
+        "status": "ok",
+        "model": state.engine.model_id(),
+        "passages": state.collection.len(),
+    }))
+}
+
+fn error(status: StatusCode, msg: impl std::fmt::Display) -> Response {
+    (status, Json(json!({ "error": msg.to_string() }))).into_response()
+}
+
+async fn ask(State(state): State<AppState>, body: axum::body::Bytes) -> Response {
+    let req: AskRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("invalid request body: {e}")),
+    };
+    let k = req.k.unwrap_or(5);
+    if k == 0 || k > state.limits.max_k {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("k must be between 1 and {}", state.limits.max_k),
+        );
+    }
+    let mode = match req.mode.as_deref() {
+        None | Some("hybrid") => RankMode::Hybrid,
+        Some("dense") => RankMode::SentenceToParent,
+        Some("rrf") => RankMode::Rrf,
+        Some(other) => return error(StatusCode::BAD_REQUEST, format!("unknown mode {other:?}")),
+    };
+    let opts = AskOptions {
+        k,
+        mode,
+        ..AskOptions::default()
+    };
+    let st = state.clone();
+    let question = req.question;
+    let res =
+        tokio::task::spawn_blocking(move || st.collection.ask_with(&st.engine, &question, &opts))
+            .await;
+    match res {
+        Ok(Ok(answer)) => Json(answer.to_json()).into_response(),
+        Ok(Err(e @ (QueryError::EmptyQuestion | QueryError::QuestionTooLong { .. }))) => {
+            error(StatusCode::BAD_REQUEST, e)
+        }
+        Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, format!("worker failed: {e}")),
+    }
+}
