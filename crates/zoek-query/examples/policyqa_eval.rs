@@ -66,6 +66,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             m.recall_at_1, m.recall_at_5, m.recall_at_10, m.mrr_at_10
         );
     }
+
+    // The same collection with the HNSW graph (zoek-index) instead of the exact scan.
+    let hnsw_out = work.path().join("collection-hnsw");
+    policyqa::build_with(&engine, &set, work.path(), &hnsw_out, 0)?;
+    let hnsw = Collection::open(&hnsw_out)?;
+    let default = zoek_query::AskOptions::default();
+    let m = policyqa::evaluate(&engine, &hnsw, &set, &default)?;
+    println!(
+        "| hybrid default, HNSW | {:.4} | {:.4} | {:.4} | {:.4} |",
+        m.recall_at_1, m.recall_at_5, m.recall_at_10, m.mrr_at_10
+    );
+    println!();
+    println!("search-side latency per question (embedded question in, 5 hits out), ms:");
+    println!("| ranking | exact p50 | exact p95 | HNSW p50 | HNSW p95 |");
+    println!("|---|---|---|---|---|");
+    for (_, name, opts) in policyqa::variants() {
+        let opts = zoek_query::AskOptions { k: 5, ..opts };
+        let (e50, e95) = policyqa::search_latency(&engine, &collection, &set, &opts)?;
+        let (h50, h95) = policyqa::search_latency(&engine, &hnsw, &set, &opts)?;
+        println!("| {name} | {e50:.3} | {e95:.3} | {h50:.3} | {h95:.3} |");
+    }
     cached.flush();
     Ok(())
 }

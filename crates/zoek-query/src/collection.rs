@@ -605,8 +605,9 @@ impl Collection {
     }
 
     /// Re-scores sentence→parent candidates with the passage vectors (see
-    /// [`AskOptions::passage_weight`]), adding the best passages by their own vector, so a
-    /// passage whose sentences are individually weak but whole is strong is not missed.
+    /// [`AskOptions::passage_weight`]); on exactly searched collections also adds the best
+    /// passages by their own vector, so a passage whose sentences are individually weak but
+    /// whole is strong is not missed.
     fn blend_passage_vectors(
         &self,
         dense: Vec<DenseHit>,
@@ -617,14 +618,21 @@ impl Collection {
         let Some(vectors) = self.passage_vectors.as_ref().filter(|_| w > 0.0) else {
             return Ok(dense);
         };
-        let by_passage = exact_grouped(
-            vectors.f32s()?,
-            self.manifest.dim,
-            q,
-            self.len(),
-            |r| Some(r as u32),
-            limit,
-        );
+        // A full scan of the passage vectors is cheap next to the sentence scan of the exact
+        // path; with the HNSW graph (large collections) it would dominate the latency, so
+        // there only the sentence candidates are re-scored.
+        let by_passage = if self.hnsw.is_some() {
+            Vec::new()
+        } else {
+            exact_grouped(
+                vectors.f32s()?,
+                self.manifest.dim,
+                q,
+                self.len(),
+                |r| Some(r as u32),
+                limit,
+            )
+        };
         let mut seen: std::collections::HashSet<u32> = std::collections::HashSet::new();
         let mut out = Vec::with_capacity(dense.len() + by_passage.len());
         for mut hit in dense {

@@ -265,6 +265,17 @@ pub fn build(
     work: &Path,
     out: &Path,
 ) -> zoek_query::Result<zoek_query::BuildStats> {
+    build_with(engine, set, work, out, usize::MAX)
+}
+
+/// Like [`build`], with an HNSW index when the collection has `hnsw_threshold` sentences or more.
+pub fn build_with(
+    engine: &Engine,
+    set: &EvalSet,
+    work: &Path,
+    out: &Path,
+    hnsw_threshold: usize,
+) -> zoek_query::Result<zoek_query::BuildStats> {
     let corpus = work.join("corpus.jsonl");
     let mut w = BufWriter::new(File::create(&corpus).expect("corpus file"));
     for (id, text) in &set.documents {
@@ -276,7 +287,7 @@ pub fn build(
     drop(w);
     let opts = BuildOptions {
         passage_vectors: true,
-        hnsw_threshold: usize::MAX,
+        hnsw_threshold,
         ..BuildOptions::default()
     };
     engine.build(&[corpus], out, &opts)
@@ -343,4 +354,22 @@ pub fn variants() -> Vec<(RankMode, &'static str, AskOptions)> {
             with(RankMode::Rrf, AskOptions::default().passage_weight),
         ),
     ]
+}
+
+/// Search-side latency (question already embedded) over the question set: (p50, p95) in ms.
+pub fn search_latency(
+    engine: &Engine,
+    collection: &Collection,
+    set: &EvalSet,
+    opts: &AskOptions,
+) -> zoek_query::Result<(f64, f64)> {
+    let mut ms = Vec::with_capacity(set.questions.len());
+    for q in &set.questions {
+        let v = engine.embedder().embed_query(&q.text)?;
+        let answer = collection.search_embedded(&q.text, &v, opts)?;
+        ms.push(answer.timings.total.as_secs_f64() * 1e3);
+    }
+    ms.sort_by(f64::total_cmp);
+    let at = |p: f64| ms[((ms.len() as f64 - 1.0) * p).round() as usize];
+    Ok((at(0.5), at(0.95)))
 }
