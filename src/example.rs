@@ -39,7 +39,12 @@ pub fn corpus_key(dir: &Path, model_id: &str) -> Result<String, QueryError> {
             path: f.clone(),
             source: e,
         })?;
-        h.update(f.strip_prefix(dir).unwrap_or(f).to_string_lossy().as_bytes());
+        h.update(
+            f.strip_prefix(dir)
+                .unwrap_or(f)
+                .to_string_lossy()
+                .as_bytes(),
+        );
         h.update((bytes.len() as u64).to_le_bytes());
         h.update(&bytes);
     }
@@ -68,14 +73,16 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), QueryError> {
 }
 
 /// Opens the collection for the corpus at `corpus`, building it into the cache first when
-/// no build for this corpus and model exists yet. `progress` receives build progress.
+/// no build for this corpus and model exists yet in `cache` (see [`cache_dir`]).
+/// `progress` receives build progress.
 pub fn open_cached(
     engine: &Engine,
     corpus: &Path,
     progress: Option<ProgressFn>,
+    cache: &Path,
 ) -> Result<Collection, QueryError> {
     let key = corpus_key(corpus, engine.model_id())?;
-    let dir = cache_dir().join(format!("collection-{key}"));
+    let dir = cache.join(format!("collection-{key}"));
     if let Ok(c) = Collection::open(&dir) {
         if c.manifest().model_id == engine.model_id() {
             return Ok(c);
@@ -91,6 +98,9 @@ pub fn open_cached(
 }
 
 /// Opens the shipped example corpus (see [`open_cached`]).
-pub fn open_example(engine: &Engine, progress: Option<ProgressFn>) -> Result<Collection, QueryError> {
-    open_cached(engine, &example_corpus_dir(), progress)
+pub fn open_example(
+    engine: &Engine,
+    progress: Option<ProgressFn>,
+) -> Result<Collection, QueryError> {
+    open_cached(engine, &example_corpus_dir(), progress, &cache_dir())
 }

@@ -9,10 +9,16 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use zoek::embed::Embedder;
-use zoek::query::{AskOptions, BuildOptions, Collection, Engine, Progress, ProgressFn, RankMode, Stage};
+use zoek::query::{
+    AskOptions, BuildOptions, Collection, Engine, Progress, ProgressFn, RankMode, Stage,
+};
 
 #[derive(Parser)]
-#[command(name = "zoek", version, about = "Multilingual semantic search on the CPU")]
+#[command(
+    name = "zoek",
+    version,
+    about = "Multilingual semantic search on the CPU"
+)]
 struct Cli {
     /// Model directory (default: $ZOEK_MODEL_DIR, else models/multilingual-e5-small-q4).
     #[arg(long, global = true)]
@@ -89,7 +95,9 @@ fn main() -> ExitCode {
 }
 
 fn model_dir(cli_model: &Option<PathBuf>) -> PathBuf {
-    cli_model.clone().unwrap_or_else(zoek::embed::default_model_dir)
+    cli_model
+        .clone()
+        .unwrap_or_else(zoek::embed::default_model_dir)
 }
 
 fn run(cli: Cli) -> Result<()> {

@@ -90,7 +90,12 @@ fn error(status: StatusCode, msg: impl std::fmt::Display) -> Response {
 async fn ask(State(state): State<AppState>, body: axum::body::Bytes) -> Response {
     let req: AskRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
-        Err(e) => return error(StatusCode::BAD_REQUEST, format!("invalid request body: {e}")),
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("invalid request body: {e}"),
+            );
+        }
     };
     let k = req.k.unwrap_or(5);
     if k == 0 || k > state.limits.max_k {
@@ -121,6 +126,9 @@ async fn ask(State(state): State<AppState>, body: axum::body::Bytes) -> Response
             error(StatusCode::BAD_REQUEST, e)
         }
         Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, format!("worker failed: {e}")),
+        Err(e) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("worker failed: {e}"),
+        ),
     }
 }

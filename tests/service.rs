@@ -1,0 +1,113 @@
+//! The HTTP service over loopback: health, answers, limits and concurrent requests.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+
+use zoek::service::{AppState, Limits, router};
+
+fn request(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    let status: u16 = raw[9..12].parse().unwrap();
+    let body_start = raw.find("\r\n\r\n").unwrap() + 4;
+    let body = &raw[body_start..];
+    // axum answers with a plain length-delimited body when the size is known.
+    let v = serde_json::from_str(body.trim()).unwrap_or(serde_json::Value::Null);
+    (status, v)
+}
+
+#[test]
+fn service_answers_over_loopback() {
+    let model = zoek::embed::default_model_dir();
+    if !model.join("zoek-model.json").is_file() {
+        eprintln!(
+            "SKIPPED: no model at {} (run models/fetch)",
+            model.display()
+        );
+        return;
+    }
+    let cache = tempfile::tempdir().unwrap();
+    let engine = zoek::Engine::from_model_dir(&model).unwrap();
+    let collection = zoek::example::open_cached(
+        &engine,
+        &zoek::example::example_corpus_dir(),
+        None,
+        cache.path(),
+    )
+    .unwrap();
+    let limits = Limits {
+        max_body_bytes: 4096,
+        max_k: 10,
+    };
+    let app = router(AppState::new(engine, collection, limits));
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    rt.spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let (status, v) = request(addr, "GET", "/health", "");
+    assert_eq!(status, 200);
+    assert_eq!(v["status"], "ok");
+    assert!(v["passages"].as_u64().unwrap() >= 5);
+
+    let (status, v) = request(
+        addr,
+        "POST",
+        "/ask",
+        r#"{"question": "which forms of partnership exist?", "k": 3}"#,
+    );
+    assert_eq!(status, 200, "{v}");
+    let hits = v["hits"].as_array().unwrap();
+    assert_eq!(hits.len(), 3);
+    assert!(
+        hits.iter().any(|h| h["text"]
+            .as_str()
+            .unwrap()
+            .contains("twee vormen van partnerschap")),
+        "{hits:?}"
+    );
+
+    // Limits and bad input: 4xx with a JSON error, never a dropped connection.
+    let (status, v) = request(addr, "POST", "/ask", r#"{"question": "x", "k": 11}"#);
+    assert_eq!(status, 400);
+    assert!(v["error"].as_str().unwrap().contains("k must be"));
+    let (status, v) = request(addr, "POST", "/ask", r#"{"question": "   "}"#);
+    assert_eq!(status, 400);
+    assert!(v["error"].as_str().unwrap().contains("empty"));
+    let (status, _) = request(addr, "POST", "/ask", "not json");
+    assert_eq!(status, 400);
+    let big = format!(r#"{{"question": "{}"}}"#, "a".repeat(8000));
+    let (status, _) = request(addr, "POST", "/ask", &big);
+    assert_eq!(status, 413);
+
+    // Concurrent requests share one engine and all get the same answer.
+    let answers: Vec<String> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..6)
+            .map(|_| {
+                s.spawn(move || {
+                    let (status, v) = request(
+                        addr,
+                        "POST",
+                        "/ask",
+                        r#"{"question": "who took the initiative?", "k": 2}"#,
+                    );
+                    assert_eq!(status, 200);
+                    v["hits"][0]["text"].as_str().unwrap().to_string()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(answers.windows(2).all(|w| w[0] == w[1]));
+    assert!(answers[0].contains("initiatief"));
+}
