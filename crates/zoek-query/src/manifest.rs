@@ -150,8 +150,39 @@ impl Manifest {
                 path: path.clone(),
                 reason: e.to_string(),
             })?;
+        manifest.check_names(&path)?;
         manifest.check_files(dir)?;
         Ok(manifest)
+    }
+
+    /// Data files must lie inside the collection directory: a manifest naming `../x` or an
+    /// absolute path is corrupt, not something to follow.
+    fn check_names(&self, manifest_path: &Path) -> Result<()> {
+        let d = &self.data;
+        let names = [
+            &d.documents,
+            &d.passages,
+            &d.passage_offsets,
+            &d.sentence_passages,
+            &d.sentence_vectors,
+            &d.bm25,
+        ]
+        .into_iter()
+        .chain(d.passage_vectors.as_ref())
+        .chain(d.hnsw.as_ref())
+        .chain(self.files.iter().map(|f| &f.name));
+        for name in names {
+            let inside = Path::new(name)
+                .components()
+                .all(|c| matches!(c, std::path::Component::Normal(_)));
+            if !inside || name.is_empty() {
+                return Err(QueryError::Corrupt {
+                    path: manifest_path.to_path_buf(),
+                    reason: format!("data file name {name:?} leaves the collection directory"),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Checks that every listed file exists with its recorded size (cheap; see

@@ -50,7 +50,6 @@ pub fn sentences(text: &str) -> Vec<Range<usize>> {
 fn split_before_lowercase(piece: &str, offset: usize) -> Vec<Range<usize>> {
     let mut out = Vec::new();
     let mut start = 0usize;
-    let bytes = piece.as_bytes();
     for (i, _) in piece.match_indices(". ") {
         let after = piece[i + 2..].trim_start();
         if !after.chars().next().is_some_and(char::is_lowercase) {
@@ -66,7 +65,7 @@ fn split_before_lowercase(piece: &str, offset: usize) -> Vec<Range<usize>> {
             && !core.chars().all(|c| c.is_ascii_digit())
             && !ABBREVIATIONS.contains(&word.to_lowercase().as_str())
             && !word.eq_ignore_ascii_case("etc.");
-        if plain && i + 1 > start && bytes.get(i) == Some(&b'.') {
+        if plain {
             out.push(start..i + 1);
             start = i + 1;
         }

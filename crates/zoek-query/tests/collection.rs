@@ -188,6 +188,27 @@ fn missing_and_corrupt_collections_are_typed_errors() {
             supported: 1
         })
     ));
+    let escaped = original.replacen(
+        &format!(
+            "\"documents\": \"{}",
+            original
+                .split("\"documents\": \"")
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap()
+        ),
+        "\"documents\": \"../../etc/passwd",
+        1,
+    );
+    assert_ne!(escaped, original);
+    std::fs::write(&manifest, escaped).unwrap();
+    let err = Collection::open(dir.path()).unwrap_err();
+    assert!(
+        err.to_string().contains("leaves the collection directory"),
+        "{err}"
+    );
     std::fs::write(&manifest, &original).unwrap();
     let parsed: serde_json::Value = serde_json::from_str(&original).unwrap();
     let vectors = dir

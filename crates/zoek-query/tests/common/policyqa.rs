@@ -313,9 +313,12 @@ pub fn evaluate(
     Ok(Metrics::from_ranks(&ranks))
 }
 
-/// Where the embedding cache lives: `<workspace>/target/zoek-eval-cache`.
+/// Where the embedding cache lives: `$ZOEK_EVAL_CACHE`, else `<workspace>/target/zoek-eval-cache`.
 pub fn cache_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/zoek-eval-cache")
+    match std::env::var_os("ZOEK_EVAL_CACHE").filter(|d| !d.is_empty()) {
+        Some(dir) => PathBuf::from(dir),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/zoek-eval-cache"),
+    }
 }
 
 /// The configurations of the table: the three rankings the issue names, the hybrid as the
