@@ -69,6 +69,8 @@
 //! # }
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod bm25;
 pub mod build;
 pub mod chunk;
