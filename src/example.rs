@@ -83,10 +83,10 @@ pub fn open_cached(
 ) -> Result<Collection, QueryError> {
     let key = corpus_key(corpus, engine.model_id())?;
     let dir = cache.join(format!("collection-{key}"));
-    if let Ok(c) = Collection::open(&dir) {
-        if c.manifest().model_id == engine.model_id() {
-            return Ok(c);
-        }
+    if let Ok(c) = Collection::open(&dir)
+        && c.manifest().model_id == engine.model_id()
+    {
+        return Ok(c);
     }
     tracing::info!(dir = %dir.display(), "building the collection for {}", corpus.display());
     let opts = BuildOptions {
