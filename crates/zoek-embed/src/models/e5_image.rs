@@ -179,7 +179,7 @@ impl E5ImageModel {
         self.embed_tokens(sequences, &mut x)?;
         ops::layer_norm(&mut x, None, &self.emb_ln.weight, &self.emb_ln.bias, h, eps);
 
-        let mut kt = vec![0f32; t * h];
+        let mut kt = vec![0f32; ops::kt_stride(t) * h];
         let mut q = vec![0f32; t * h];
         let mut k = vec![0f32; t * h];
         let mut v = vec![0f32; t * h];
