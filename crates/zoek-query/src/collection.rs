@@ -485,7 +485,7 @@ impl Collection {
         };
         let mut hits = Vec::with_capacity(opts.k);
         for (i, r) in ranked.into_iter().take(opts.k).enumerate() {
-            hits.push(self.hit(i + 1, r)?);
+            hits.push(self.hit(i + 1, r, &q)?);
         }
         let finished = Instant::now();
         Ok(Answer {
@@ -499,6 +499,28 @@ impl Collection {
             mode: opts.mode,
             bm25_coverage: coverage,
         })
+    }
+
+    /// Index (within passage `p`) of the sentence to highlight. A question in the text is
+    /// often the closest sentence to a question, but it does not answer it, so when the
+    /// best sentence is a question the closest statement of the passage is shown instead.
+    /// The passage's score is not changed.
+    fn highlight(&self, p: &StoredPassage, best: u32, q: &[f32]) -> Option<usize> {
+        let first = p.first_sentence as usize;
+        let i = (best as usize).checked_sub(first)?;
+        if !is_question(p.sentence_text(i)?) {
+            return Some(i);
+        }
+        let dim = self.manifest.dim;
+        let vectors = self.sentence_vectors.f32s().ok()?;
+        let statement = (0..p.sentences.len())
+            .filter(|&j| p.sentence_text(j).is_some_and(|t| !is_question(t)))
+            .filter_map(|j| {
+                let row = first + j;
+                Some((j, dot(vectors.get(row * dim..(row + 1) * dim)?, q)))
+            })
+            .max_by(|a, b| a.1.total_cmp(&b.1));
+        Some(statement.map_or(i, |(j, _)| j))
     }
 
     fn check_model(&self, engine: &Engine) -> Result<()> {
@@ -684,18 +706,13 @@ impl Collection {
         Ok(())
     }
 
-    fn hit(&self, rank: usize, r: Ranked) -> Result<Hit> {
+    fn hit(&self, rank: usize, r: Ranked, q: &[f32]) -> Result<Hit> {
         let p = self.passages.get(r.passage)?;
-        let (highlight, highlight_range) = match r.sentence {
-            Some(s) => {
-                let i = (s as usize).checked_sub(p.first_sentence as usize);
-                match i
-                    .and_then(|i| Some((p.sentence_text(i)?.to_string(), p.sentences[i].clone())))
-                {
-                    Some((t, range)) => (Some(t), Some(range)),
-                    None => (None, None),
-                }
-            }
+        let (highlight, highlight_range) = match r.sentence.and_then(|s| self.highlight(&p, s, q)) {
+            Some(i) => (
+                p.sentence_text(i).map(str::to_string),
+                p.sentences.get(i).cloned(),
+            ),
             None => (None, None),
         };
         Ok(Hit {
@@ -712,6 +729,13 @@ impl Collection {
             bm25_score: r.bm25,
         })
     }
+}
+
+/// True for a sentence that asks rather than states ("Wat helpt en wat belemmert?").
+fn is_question(sentence: &str) -> bool {
+    sentence
+        .trim_end_matches(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '”' | '’' | ')'))
+        .ends_with('?')
 }
 
 /// First index in `0..n` for which `pred` is false, assuming `pred` is true then false.

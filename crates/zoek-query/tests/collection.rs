@@ -376,3 +376,40 @@ fn search_embedded_matches_ask() {
         }
     ));
 }
+
+#[test]
+fn the_highlight_prefers_a_statement_over_a_question_in_the_text() {
+    let engine = Engine::new(HashEmbedder::default());
+    let input = tempfile::tempdir().unwrap();
+    std::fs::write(
+        input.path().join("a.txt"),
+        "Wat helpt de samenwerking tussen buren? Goede communicatie helpt buren.\n\n\
+         Wat belemmert de samenwerking tussen buren?\n",
+    )
+    .unwrap();
+    let out = tempfile::tempdir().unwrap();
+    engine.build(&[input.path()], out.path(), &opts()).unwrap();
+    let collection = Collection::open(out.path()).unwrap();
+    let answer = collection
+        .ask(&engine, "wat helpt de samenwerking tussen buren", 2)
+        .unwrap();
+    let with_statement = answer
+        .hits
+        .iter()
+        .find(|h| h.text.contains("Goede communicatie"))
+        .unwrap();
+    assert_eq!(
+        with_statement.highlight.as_deref(),
+        Some("Goede communicatie helpt buren.")
+    );
+    // A passage that only asks keeps its question as the highlight.
+    let only_question = answer
+        .hits
+        .iter()
+        .find(|h| h.text.starts_with("Wat belemmert"))
+        .unwrap();
+    assert_eq!(
+        only_question.highlight.as_deref(),
+        Some("Wat belemmert de samenwerking tussen buren?")
+    );
+}
