@@ -12,9 +12,29 @@ use crate::error::EmbedError;
 use crate::image::{ModelImage, Q4_BLOCK_BYTES, QK};
 use crate::models::e5_image::dequantize_row;
 
+/// Which Hugging Face architecture the export is written as.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum HfFlavour {
+    /// `BertModel` (what multilingual-e5-small is published as).
+    #[default]
+    Bert,
+    /// `XLMRobertaModel`: the position table gains the two leading rows RoBERTa skips
+    /// (positions start after the padding id), so the two flavours compute the same model.
+    XlmRoberta,
+}
+
 /// Writes the e5 image in `image_dir` (an `models/fetch` directory) as a Hugging Face BERT
 /// directory in `out_dir` (created if needed).
 pub fn export_image_to_hf(image_dir: &Path, out_dir: &Path) -> Result<(), EmbedError> {
+    export_image_to_hf_as(image_dir, out_dir, HfFlavour::Bert)
+}
+
+/// [`export_image_to_hf`] in a chosen architecture.
+pub fn export_image_to_hf_as(
+    image_dir: &Path,
+    out_dir: &Path,
+    flavour: HfFlavour,
+) -> Result<(), EmbedError> {
     let manifest_path = image_dir.join("zoek-model.json");
     if !manifest_path.is_file() {
         return Err(EmbedError::ModelNotFound {
@@ -60,10 +80,17 @@ pub fn export_image_to_hf(image_dir: &Path, out_dir: &Path) -> Result<(), EmbedE
         vec![h.vocab, hd],
         q4("emb.word", h.vocab, hd)?,
     ));
+    // RoBERTa numbers positions from padding id + 1 = 2.
+    let skipped = match flavour {
+        HfFlavour::Bert => 0,
+        HfFlavour::XlmRoberta => 2,
+    };
+    let mut positions = vec![0f32; skipped * hd];
+    positions.extend(image.f32_tensor("emb.pos", h.max_positions * hd)?);
     tensors.push((
         "embeddings.position_embeddings.weight".into(),
-        vec![h.max_positions, hd],
-        f32_bytes(image.f32_tensor("emb.pos", h.max_positions * hd)?),
+        vec![h.max_positions + skipped, hd],
+        f32_bytes(positions),
     ));
     tensors.push((
         "embeddings.token_type_embeddings.weight".into(),
@@ -124,10 +151,14 @@ pub fn export_image_to_hf(image_dir: &Path, out_dir: &Path) -> Result<(), EmbedE
     safetensors::serialize_to_file(views, None, &weights)
         .map_err(|e| EmbedError::Inconsistent(format!("writing {}: {e}", weights.display())))?;
 
+    let (architecture, model_type) = match flavour {
+        HfFlavour::Bert => ("BertModel", "bert"),
+        HfFlavour::XlmRoberta => ("XLMRobertaModel", "xlm-roberta"),
+    };
     let config = serde_json::json!({
         "_name_or_path": model_name,
-        "architectures": ["BertModel"],
-        "model_type": "bert",
+        "architectures": [architecture],
+        "model_type": model_type,
         "attention_probs_dropout_prob": 0.1,
         "hidden_act": "gelu",
         "hidden_dropout_prob": 0.1,
@@ -135,7 +166,7 @@ pub fn export_image_to_hf(image_dir: &Path, out_dir: &Path) -> Result<(), EmbedE
         "initializer_range": 0.02,
         "intermediate_size": ff,
         "layer_norm_eps": h.eps,
-        "max_position_embeddings": h.max_positions,
+        "max_position_embeddings": h.max_positions + skipped,
         "num_attention_heads": h.heads,
         "num_hidden_layers": h.layers,
         "pad_token_id": 1,

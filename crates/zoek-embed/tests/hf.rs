@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use zoek_embed::export::export_image_to_hf;
+use zoek_embed::export::{HfFlavour, export_image_to_hf_as};
 use zoek_embed::{Embedder, EmbedderOptions, Prefixes, default_model_dir};
 
 fn minilm_dir() -> Option<PathBuf> {
@@ -60,8 +60,7 @@ fn minilm_matches_published_similarities() {
     assert!(dot(&q, &v[0]) > 0.99999);
 }
 
-#[test]
-fn exported_image_agrees_with_image_path() {
+fn check_export(flavour: HfFlavour) {
     let image_dir = default_model_dir();
     if !image_dir.join("zoek-model.json").exists() {
         eprintln!(
@@ -71,7 +70,7 @@ fn exported_image_agrees_with_image_path() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    export_image_to_hf(&image_dir, tmp.path()).expect("export");
+    export_image_to_hf_as(&image_dir, tmp.path(), flavour).expect("export");
     let hf = Embedder::from_dir_with(tmp.path(), EmbedderOptions::default())
         .expect("load exported directory");
     let image = Embedder::from_dir(&image_dir).unwrap();
@@ -96,9 +95,23 @@ fn exported_image_agrees_with_image_path() {
     let b = image.embed_passages(&texts).unwrap();
     for ((t, x), y) in texts.iter().zip(&a).zip(&b) {
         let c = dot(x, y);
-        assert!(c >= 0.999, "{:?}: cosine {c}", &t[..t.len().min(30)]);
+        assert!(
+            c >= 0.999,
+            "{flavour:?} {:?}: cosine {c}",
+            t.chars().take(30).collect::<String>()
+        );
     }
     let qa = hf.embed_query(texts[0]).unwrap();
     let qb = image.embed_query(texts[0]).unwrap();
     assert!(dot(&qa, &qb) >= 0.999);
+}
+
+#[test]
+fn exported_image_agrees_with_image_path() {
+    check_export(HfFlavour::Bert);
+}
+
+#[test]
+fn exported_image_as_xlm_roberta_agrees_with_image_path() {
+    check_export(HfFlavour::XlmRoberta);
 }
