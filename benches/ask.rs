@@ -37,7 +37,10 @@ fn bench_collection(c: &mut Criterion, name: &str, engine: &Engine, collection: 
 fn benches(c: &mut Criterion) {
     let model = zoek::embed::default_model_dir();
     if !model.join("zoek-model.json").is_file() {
-        eprintln!("SKIPPED: no model at {} (run models/fetch)", model.display());
+        eprintln!(
+            "SKIPPED: no model at {} (run models/fetch)",
+            model.display()
+        );
         return;
     }
     let engine = Engine::from_model_dir(&model).expect("model loads");
