@@ -105,23 +105,22 @@ pub fn read_vectors(path: &Path, limit: Option<usize>) -> Result<Vectors<f32>, I
 
 /// Writes row-major f32 vectors as `.fvecs`.
 pub fn write_fvecs(path: &Path, dim: usize, data: &[f32]) -> Result<(), IndexError> {
-    let io = |e| IndexError::io(path, e);
-    let d = i32::try_from(dim)
-        .ok()
-        .filter(|&d| d > 0)
-        .ok_or_else(|| IndexError::InvalidParameter(format!("dimension {dim}")))?;
-    let mut w = BufWriter::new(File::create(path).map_err(io)?);
-    for row in data.chunks_exact(dim) {
-        w.write_all(&d.to_le_bytes()).map_err(io)?;
-        for x in row {
-            w.write_all(&x.to_le_bytes()).map_err(io)?;
-        }
-    }
-    w.flush().map_err(io)
+    write_vecs(path, dim, data, f32::to_le_bytes)
 }
 
 /// Writes i32 rows as `.ivecs`.
 pub fn write_ivecs(path: &Path, dim: usize, data: &[i32]) -> Result<(), IndexError> {
+    write_vecs(path, dim, data, i32::to_le_bytes)
+}
+
+/// The TEXMEX row layout shared by `.fvecs` and `.ivecs`: an i32 dimension before each row
+/// of 4-byte little-endian values.
+fn write_vecs<T: Copy>(
+    path: &Path,
+    dim: usize,
+    data: &[T],
+    le: fn(T) -> [u8; 4],
+) -> Result<(), IndexError> {
     let io = |e| IndexError::io(path, e);
     let d = i32::try_from(dim)
         .ok()
@@ -130,8 +129,8 @@ pub fn write_ivecs(path: &Path, dim: usize, data: &[i32]) -> Result<(), IndexErr
     let mut w = BufWriter::new(File::create(path).map_err(io)?);
     for row in data.chunks_exact(dim) {
         w.write_all(&d.to_le_bytes()).map_err(io)?;
-        for x in row {
-            w.write_all(&x.to_le_bytes()).map_err(io)?;
+        for &x in row {
+            w.write_all(&le(x)).map_err(io)?;
         }
     }
     w.flush().map_err(io)
