@@ -42,7 +42,7 @@ with open(sys.argv[1], "wb") as o:
     for row in v:
         o.write(struct.pack("<i", len(row))); o.write(struct.pack("<%df" % len(row), *row))
 print("queries:", len(v), file=sys.stderr)' "$out/query.fvecs"
-A="--base $out/base.fvecs --query $out/query.fvecs --metric cosine --m 16 --efc 200 --threads 2 --ef 10,20,40,80,100 --name real-e5"
+A="--base $out/base.fvecs --query $out/query.fvecs --metric cosine --m 16 --efc 200 --threads 2 --ef ${EFS:-10,20,40,80,100} --name real-e5"
 "$ann" $A --index "$out/zoek.hnsw" > "$out/results.jsonl"
-target/peers-venv/bin/python crates/zoek-index/benches/peers.py $A --libs hnswlib,usearch,faiss --workdir "$out" >> "$out/results.jsonl"
+target/peers-venv/bin/python crates/zoek-index/benches/peers.py $A --libs "${LIBS:-hnswlib,usearch,faiss}" --workdir "$out" >> "$out/results.jsonl"
 python3 crates/zoek-index/benches/table.py "$out/results.jsonl"
