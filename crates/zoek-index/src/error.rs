@@ -22,7 +22,9 @@ pub enum IndexError {
     #[error("not a zoek index (bad magic bytes)")]
     BadMagic,
     /// The file was written by a format version this build cannot read.
-    #[error("unsupported index format version {found} (this build reads version {supported})")]
+    #[error(
+        "unsupported index format version {found} (this build reads versions 1 to {supported})"
+    )]
     UnsupportedVersion {
         /// Version stored in the file.
         found: u32,

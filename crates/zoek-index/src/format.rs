@@ -1,17 +1,20 @@
-//! Format v1 constants and the header codec (layout documented in the crate docs).
+//! Format constants and the header codec (layout documented in the crate docs).
 
 use crate::{IndexError, Metric};
 
 /// The eight magic bytes every index file starts with.
 pub const MAGIC: [u8; 8] = *b"ZOEKHNSW";
-/// The format version this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The format version this build writes. Version 1 files (no duplicate groups) are
+/// still read.
+pub const FORMAT_VERSION: u32 = 2;
+/// The oldest format version this build reads.
+pub const OLDEST_READABLE_VERSION: u32 = 1;
 /// Bytes reserved for the header; the first section starts here.
 pub const HEADER_LEN: usize = 512;
 /// Alignment of every section's offset, in bytes.
 pub const SECTION_ALIGN: u64 = 64;
-/// Most sections a v1 file can list.
-pub const MAX_SECTIONS: usize = 8;
+/// Most sections a file can list.
+pub const MAX_SECTIONS: usize = 9;
 
 const TABLE_OFFSET: usize = 128;
 const ENTRY_LEN: usize = 32;
@@ -22,30 +25,33 @@ pub const FLAG_F32: u32 = 1;
 /// Header flag: the file holds int8 (u8 code) scalar-quantised vectors.
 pub const FLAG_SQ8: u32 = 2;
 
-/// The kinds of section a v1 file may hold.
+/// The kinds of section a file may hold. A "node" is one graph vertex, holding one
+/// distinct vector; several ids share a node when their vectors are identical.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SectionKind {
-    /// `count` external ids, u64.
+    /// `count` external ids, u64, grouped by node.
     Ids = 1,
-    /// Layer-0 adjacency: `count` rows of `1 + m0` u32 (length, then slots).
+    /// Layer-0 adjacency: `nodes` rows of `1 + m0` u32 (length, then slots).
     Level0 = 2,
-    /// `count + 1` u32 offsets into `UpperLinks`.
+    /// `nodes + 1` u32 offsets into `UpperLinks`.
     UpperOffsets = 3,
     /// Upper-layer rows of `1 + m` u32, levels 1.. of each node in turn.
     UpperLinks = 4,
-    /// `count * dim` f32 vectors (normalised for cosine).
+    /// `nodes * dim` f32 vectors (normalised for cosine).
     VectorsF32 = 5,
     /// Scalar quantiser: `dim` f32 minima then `dim` f32 steps.
     Sq8Params = 6,
-    /// `count` f32 squared norms of the decoded quantised vectors.
+    /// `nodes` f32 squared norms of the decoded quantised vectors.
     Sq8Norms = 7,
-    /// `count * dim` u8 codes.
+    /// `nodes * dim` u8 codes.
     Sq8Codes = 8,
+    /// `nodes + 1` u32 offsets into `Ids` (v2, only when some node holds several ids).
+    IdGroups = 9,
 }
 
 impl SectionKind {
     /// All kinds, in the order the writer lays them out.
-    pub const ALL: [SectionKind; 8] = [
+    pub const ALL: [SectionKind; 9] = [
         SectionKind::Ids,
         SectionKind::Level0,
         SectionKind::UpperOffsets,
@@ -54,6 +60,7 @@ impl SectionKind {
         SectionKind::Sq8Params,
         SectionKind::Sq8Norms,
         SectionKind::Sq8Codes,
+        SectionKind::IdGroups,
     ];
 
     /// Human-readable name, used in errors.
@@ -67,6 +74,7 @@ impl SectionKind {
             SectionKind::Sq8Params => "sq8_params",
             SectionKind::Sq8Norms => "sq8_norms",
             SectionKind::Sq8Codes => "sq8_codes",
+            SectionKind::IdGroups => "id_groups",
         }
     }
 
@@ -107,8 +115,12 @@ pub struct Header {
     pub max_level: u32,
     /// Node number of the entry point (`u32::MAX` when empty).
     pub entry_point: u32,
-    /// Number of vectors.
+    /// Number of ids (vectors as given to the writer).
     pub count: u64,
+    /// Number of graph nodes (distinct vectors); equals `count` in version 1.
+    pub nodes: u64,
+    /// Format version the file was written with.
+    pub version: u32,
     /// Total file length in bytes.
     pub file_len: u64,
     /// Section table.
@@ -135,7 +147,7 @@ impl Header {
         let put32 = |b: &mut [u8; HEADER_LEN], at: usize, v: u32| {
             b[at..at + 4].copy_from_slice(&v.to_le_bytes())
         };
-        put32(&mut b, 8, FORMAT_VERSION);
+        put32(&mut b, 8, self.version);
         put32(&mut b, 12, HEADER_LEN as u32);
         put32(&mut b, 16, self.flags);
         put32(&mut b, 20, self.metric.code());
@@ -148,6 +160,9 @@ impl Header {
         b[48..56].copy_from_slice(&self.count.to_le_bytes());
         put32(&mut b, 56, self.sections.len() as u32);
         b[64..72].copy_from_slice(&self.file_len.to_le_bytes());
+        if self.version >= 2 {
+            b[72..80].copy_from_slice(&self.nodes.to_le_bytes());
+        }
         for (i, s) in self.sections.iter().enumerate() {
             let at = TABLE_OFFSET + i * ENTRY_LEN;
             put32(&mut b, at, s.kind as u32);
@@ -173,7 +188,7 @@ impl Header {
             });
         }
         let version = u32_at(b, 8);
-        if version != FORMAT_VERSION {
+        if !(OLDEST_READABLE_VERSION..=FORMAT_VERSION).contains(&version) {
             return Err(IndexError::UnsupportedVersion {
                 found: version,
                 supported: FORMAT_VERSION,
@@ -225,6 +240,12 @@ impl Header {
             max_level: u32_at(b, 40),
             entry_point: u32_at(b, 44),
             count: u64_at(b, 48),
+            nodes: if version >= 2 {
+                u64_at(b, 72)
+            } else {
+                u64_at(b, 48)
+            },
+            version,
             file_len,
             sections: Vec::new(),
         };

@@ -27,7 +27,11 @@
 //! # Ok::<(), zoek_index::IndexError>(())
 //! ```
 //!
-//! # File format, version 1
+//! # File format, version 2
+//!
+//! Version 2 adds duplicate groups to version 1: identical vectors share one graph node
+//! (see [`write_index`]), the header records the node count, and an `id_groups` section
+//! maps nodes to their ids. Version 1 files (one id per node) are still read.
 //!
 //! Little-endian throughout. The file is a 512-byte header followed by sections; every
 //! section starts at a multiple of 64 bytes (zero padding between), so with the
@@ -39,7 +43,7 @@
 //! | offset | type      | field                                                      |
 //! |-------:|-----------|------------------------------------------------------------|
 //! | 0      | `[u8; 8]` | magic `ZOEKHNSW`                                           |
-//! | 8      | u32       | format version (1)                                         |
+//! | 8      | u32       | format version (2; 1 is still read)                        |
 //! | 12     | u32       | header length (512)                                        |
 //! | 16     | u32       | flags: bit 0 f32 vectors stored, bit 1 int8 codes stored   |
 //! | 20     | u32       | metric: 0 cosine, 1 dot, 2 L2                              |
@@ -49,12 +53,13 @@
 //! | 36     | u32       | ef_construction (informational)                            |
 //! | 40     | u32       | max level                                                  |
 //! | 44     | u32       | entry point node number (`u32::MAX` when empty)           |
-//! | 48     | u64       | count (number of vectors = nodes)                          |
-//! | 56     | u32       | number of sections (at most 8)                             |
+//! | 48     | u64       | count: number of ids (vectors as written)                  |
+//! | 56     | u32       | number of sections (at most 9)                             |
 //! | 60     | u32       | CRC-32 of bytes 0..512 with this field zeroed              |
 //! | 64     | u64       | total file length (a shorter file is reported truncated)   |
-//! | 72     | —         | reserved, zero                                             |
-//! | 128    | 8 × 32 B  | section table                                              |
+//! | 72     | u64       | nodes: distinct vectors (v2; in v1 reserved, nodes = count) |
+//! | 80     | —         | reserved, zero                                             |
+//! | 128    | 9 × 32 B  | section table                                              |
 //!
 //! A section-table row is `kind: u32, reserved: u32, offset: u64, length: u64,
 //! crc32: u32, reserved: u32`; length excludes padding, the CRC-32 (IEEE, `crc32fast`)
@@ -62,22 +67,26 @@
 //!
 //! ## Sections
 //!
-//! Nodes are numbered `0..count` in input order; links hold node numbers (u32), and an
-//! unused slot holds `u32::MAX`.
+//! Nodes are numbered `0..nodes` in order of their vector's first appearance in the
+//! input; links hold node numbers (u32), and an unused slot holds `u32::MAX`. Per-node
+//! sections (`level0`, `upper_offsets`, vectors, int8 norms and codes) have `nodes`
+//! rows; `ids` has `count`.
 //!
 //! | kind | name            | contents                                                                        |
 //! |-----:|-----------------|---------------------------------------------------------------------------------|
-//! | 1    | `ids`           | `count` × u64: the external id of each node                                    |
-//! | 2    | `level0`        | `count` rows of `1 + M0` u32: link count, then `M0` slots                      |
-//! | 3    | `upper_offsets` | `count + 1` × u32 CSR offsets (in u32 units) into `upper_links`                |
+//! | 1    | `ids`           | `count` × u64 external ids, grouped by node (one per node without `id_groups`) |
+//! | 2    | `level0`        | `nodes` rows of `1 + M0` u32: link count, then `M0` slots                      |
+//! | 3    | `upper_offsets` | `nodes + 1` × u32 CSR offsets (in u32 units) into `upper_links`                |
 //! | 4    | `upper_links`   | per node, one row of `1 + M` u32 (count, slots) for each level 1..=level      |
-//! | 5    | `vectors_f32`   | `count × dim` f32, row-major (unit length under cosine)                        |
+//! | 5    | `vectors_f32`   | `nodes × dim` f32, row-major (unit length under cosine)                        |
 //! | 6    | `sq8_params`    | `dim` f32 minima, then `dim` f32 steps of the int8 quantiser                   |
-//! | 7    | `sq8_norms`     | `count` × f32: squared norm of each decoded int8 vector (for L2)              |
-//! | 8    | `sq8_codes`     | `count × dim` u8 codes, `x ≈ min[d] + step[d] * code`                          |
+//! | 7    | `sq8_norms`     | `nodes` × f32: squared norm of each decoded int8 vector (for L2)              |
+//! | 8    | `sq8_codes`     | `nodes × dim` u8 codes, `x ≈ min[d] + step[d] * code`                          |
+//! | 9    | `id_groups`     | `nodes + 1` × u32: node `i` owns `ids[g[i]..g[i + 1]]` (only if `nodes < count`) |
 //!
 //! A node's level is `(upper_offsets[i+1] - upper_offsets[i]) / (M + 1)`. Sections
-//! 1–4 are always present; 5 when flag bit 0 is set; 6–8 when bit 1 is set. The writer
+//! 1–4 are always present; 5 when flag bit 0 is set; 6–8 when bit 1 is set; 9 when
+//! some node holds more than one id. The writer
 //! puts the f32 vectors last so that, with int8 search and f32 rescoring, the cold
 //! f32 block sits at the end of the file.
 //!

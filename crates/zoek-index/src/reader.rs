@@ -1,4 +1,4 @@
-//! The read side: a memory-mapped view of a format-v1 file and the searches over it.
+//! The read side: a memory-mapped view of an index file and the searches over it.
 //!
 //! `open` maps the file and checks only the header and the section table, so its cost
 //! does not depend on the index size. Searches cast section bytes to typed slices
@@ -41,7 +41,10 @@ pub struct HnswIndex {
     path: PathBuf,
     kernels: Kernels,
     dim: usize,
+    /// Ids (vectors as written).
     count: usize,
+    /// Graph nodes (distinct vectors).
+    nodes: usize,
     m: usize,
     m0: usize,
 }
@@ -55,10 +58,12 @@ struct Sq8View<'a> {
 
 /// Typed slices over the mapping, rebuilt per call (a handful of O(1) casts).
 struct View<'a> {
-    count: usize,
+    nodes: usize,
     m: usize,
     m0: usize,
     ids: &'a [u64],
+    /// `nodes + 1` offsets into `ids`; empty when every node holds exactly one id.
+    groups: &'a [u32],
     level0: &'a [u32],
     upper_offsets: &'a [u32],
     upper_links: &'a [u32],
@@ -101,14 +106,57 @@ impl Adjacency for View<'_> {
         };
         if let Some((&len, slots)) = row.and_then(|r| r.split_first()) {
             let len = (len as usize).min(slots.len());
-            let count = self.count;
+            let nodes = self.nodes;
             buf.extend(
                 slots[..len]
                     .iter()
                     .copied()
-                    .filter(|&n| (n as usize) < count),
+                    .filter(|&n| (n as usize) < nodes),
             );
         }
+    }
+}
+
+impl View<'_> {
+    /// The ids that share `node`'s vector (empty for a node number out of range or
+    /// damaged group offsets).
+    #[inline]
+    fn ids_of(&self, node: usize) -> &[u64] {
+        if self.groups.is_empty() {
+            return self.ids.get(node..node + 1).unwrap_or(&[]);
+        }
+        match (self.groups.get(node), self.groups.get(node + 1)) {
+            (Some(&a), Some(&b)) => self.ids.get(a as usize..b as usize).unwrap_or(&[]),
+            _ => &[],
+        }
+    }
+
+    /// Whether any id of `node` passes `filter`.
+    #[inline]
+    fn node_passes(&self, node: usize, filter: IdFilter<'_>) -> bool {
+        self.ids_of(node).iter().any(|&id| filter(id))
+    }
+
+    /// Expands nodes (nearest first) into up to `k` neighbours, keeping the ids that
+    /// pass `filter`.
+    fn expand(
+        &self,
+        nodes: impl IntoIterator<Item = (f32, usize)>,
+        k: usize,
+        filter: Option<IdFilter<'_>>,
+    ) -> Vec<Neighbor> {
+        let mut out = Vec::with_capacity(k);
+        for (distance, node) in nodes {
+            for &id in self.ids_of(node) {
+                if out.len() == k {
+                    return out;
+                }
+                if filter.is_none_or(|f| f(id)) {
+                    out.push(Neighbor { id, distance });
+                }
+            }
+        }
+        out
     }
 }
 
@@ -229,6 +277,12 @@ impl HnswIndex {
             .ok()
             .filter(|&c| c < EMPTY as usize)
             .ok_or_else(|| IndexError::InvalidHeader(format!("count {}", header.count)))?;
+        let nodes = usize::try_from(header.nodes)
+            .ok()
+            .filter(|&n| n <= count && (n == 0) == (count == 0))
+            .ok_or_else(|| {
+                IndexError::InvalidHeader(format!("{} nodes for {count} ids", header.nodes))
+            })?;
         let (m, m0) = (header.m as usize, header.m0 as usize);
         if dim == 0 {
             return Err(IndexError::InvalidHeader("dimension 0".into()));
@@ -242,14 +296,14 @@ impl HnswIndex {
                 header.max_level
             )));
         }
-        let ep_ok = if count == 0 {
+        let ep_ok = if nodes == 0 {
             header.entry_point == EMPTY
         } else {
-            (header.entry_point as usize) < count
+            (header.entry_point as usize) < nodes
         };
         if !ep_ok {
             return Err(IndexError::InvalidHeader(format!(
-                "entry point {} with {count} nodes",
+                "entry point {} with {nodes} nodes",
                 header.entry_point
             )));
         }
@@ -260,8 +314,17 @@ impl HnswIndex {
                 header.flags
             )));
         }
-        let (c, d) = (count as u64, dim as u64);
-        expect_len(SectionKind::Ids, &header, c.checked_mul(8))?;
+        let (c, d) = (nodes as u64, dim as u64);
+        expect_len(SectionKind::Ids, &header, (count as u64).checked_mul(8))?;
+        if nodes == count {
+            if header.section(SectionKind::IdGroups).is_some() {
+                return Err(IndexError::BadSectionTable(
+                    "id groups present but every node holds one id".into(),
+                ));
+            }
+        } else {
+            expect_len(SectionKind::IdGroups, &header, Some((c + 1) * 4))?;
+        }
         expect_len(
             SectionKind::Level0,
             &header,
@@ -312,6 +375,7 @@ impl HnswIndex {
             kernels: Kernels::get(),
             dim,
             count,
+            nodes,
             m,
             m0,
         };
@@ -362,10 +426,11 @@ impl HnswIndex {
             }
         });
         View {
-            count: self.count,
+            nodes: self.nodes,
             m: self.m,
             m0: self.m0,
             ids: self.typed(SectionKind::Ids),
+            groups: self.typed(SectionKind::IdGroups),
             level0: self.typed(SectionKind::Level0),
             upper_offsets: self.typed(SectionKind::UpperOffsets),
             upper_links: self.typed(SectionKind::UpperLinks),
@@ -374,9 +439,19 @@ impl HnswIndex {
         }
     }
 
-    /// Number of vectors.
+    /// Number of vectors (ids).
     pub fn len(&self) -> usize {
         self.count
+    }
+
+    /// Number of graph nodes: distinct vectors (identical vectors share a node).
+    pub fn node_count(&self) -> usize {
+        self.nodes
+    }
+
+    /// Format version of the file.
+    pub fn format_version(&self) -> u32 {
+        self.header.version
     }
 
     /// Whether the index holds no vectors.
@@ -475,9 +550,7 @@ impl HnswIndex {
         if self.prefer_exact(&view, ef.max(k), filter) {
             return Ok(self.exact_scan(&view, &q, k, Some(filter)));
         }
-        let ids = view.ids;
-        let accept = |node: u32| ids.get(node as usize).is_some_and(|&id| filter(id));
-        let hits = self.graph_search(&q, k, ef, Some(&accept));
+        let hits = self.graph_search(&q, k, ef, Some(filter));
         if hits.len() < k {
             return Ok(self.exact_scan(&view, &q, k, Some(filter)));
         }
@@ -490,12 +563,12 @@ impl HnswIndex {
     /// `m0` links each; the scan evaluates `p * n` distances plus `n` cheap filter
     /// calls (counted as 1/32 of a distance).
     fn prefer_exact(&self, view: &View<'_>, ef: usize, filter: IdFilter<'_>) -> bool {
-        let n = self.count;
+        let n = self.nodes;
         let samples = n.min(SELECTIVITY_SAMPLES);
         let passed = (0..samples)
             .filter(|i| {
                 let node = (i * n) / samples + (i * 7919) % (n / samples).max(1);
-                view.ids.get(node.min(n - 1)).is_some_and(|&id| filter(id))
+                view.node_passes(node.min(n - 1), filter)
             })
             .count();
         if passed == 0 {
@@ -512,14 +585,16 @@ impl HnswIndex {
         q: &[f32],
         k: usize,
         ef: usize,
-        accept: Option<&dyn Fn(u32) -> bool>,
+        filter: Option<IdFilter<'_>>,
     ) -> Vec<Neighbor> {
-        if self.count == 0 || k == 0 {
+        if self.nodes == 0 || k == 0 {
             return Vec::new();
         }
         let view = self.view();
         let ef = ef.max(k);
-        let mut found = match (&view.sq8, view.f32s) {
+        let accept_node = |node: u32| filter.is_none_or(|f| view.node_passes(node as usize, f));
+        let accept: Option<&dyn Fn(u32) -> bool> = filter.map(|_| &accept_node as _);
+        let found = match (&view.sq8, view.f32s) {
             (Some(sq8), f32s) => {
                 let sq = Sq8Query::new(q, sq8.mins, sq8.steps, self.header.metric);
                 let space = Sq8Space {
@@ -541,16 +616,11 @@ impl HnswIndex {
             (None, Some(vectors)) => self.walk(&view, &self.f32_space(vectors, q), ef, accept),
             (None, None) => Vec::new(),
         };
-        found.truncate(k);
-        found
-            .into_iter()
-            .filter_map(|c| {
-                view.ids.get(c.node as usize).map(|&id| Neighbor {
-                    id,
-                    distance: c.dist,
-                })
-            })
-            .collect()
+        view.expand(
+            found.into_iter().map(|c| (c.dist, c.node as usize)),
+            k,
+            filter,
+        )
     }
 
     fn f32_space<'a>(&self, vectors: &'a [f32], q: &'a [f32]) -> F32Space<'a> {
@@ -571,7 +641,7 @@ impl HnswIndex {
         accept: Option<&dyn Fn(u32) -> bool>,
     ) -> Vec<Cand> {
         let ep = self.header.entry_point;
-        if ep as usize >= self.count {
+        if ep as usize >= self.nodes {
             return Vec::new();
         }
         let mut buf = Vec::with_capacity(self.m0.max(self.m) + 1);
@@ -582,7 +652,7 @@ impl HnswIndex {
         for level in (1..=self.header.max_level as usize).rev() {
             cur = greedy(view, space, level, cur, &mut buf);
         }
-        with_visited(self.count, |visited| {
+        with_visited(self.nodes, |visited| {
             search_layer(
                 view,
                 space,
@@ -617,7 +687,7 @@ impl HnswIndex {
         k: usize,
         filter: Option<IdFilter<'_>>,
     ) -> Vec<Neighbor> {
-        if k == 0 || self.count == 0 {
+        if k == 0 || self.nodes == 0 {
             return Vec::new();
         }
         let sq = view
@@ -627,11 +697,10 @@ impl HnswIndex {
         let scan = |range: std::ops::Range<usize>| {
             let mut top = TopK::new(k);
             for node in range {
-                if let Some(f) = filter {
-                    match view.ids.get(node) {
-                        Some(&id) if f(id) => {}
-                        _ => continue,
-                    }
+                if let Some(f) = filter
+                    && !view.node_passes(node, f)
+                {
+                    continue;
                 }
                 let d = match (view.f32s, &view.sq8, &sq) {
                     (Some(v), _, _) => self.f32_space(v, q).distance(node as u32),
@@ -648,11 +717,13 @@ impl HnswIndex {
             }
             top
         };
-        let top = if self.count >= PARALLEL_EXACT_MIN {
+        // Each passing node yields at least one id, so the k nearest nodes hold the
+        // k nearest ids.
+        let top = if self.nodes >= PARALLEL_EXACT_MIN {
             let chunk = PARALLEL_EXACT_MIN / 2;
-            (0..self.count.div_ceil(chunk))
+            (0..self.nodes.div_ceil(chunk))
                 .into_par_iter()
-                .map(|c| scan(c * chunk..((c + 1) * chunk).min(self.count)))
+                .map(|c| scan(c * chunk..((c + 1) * chunk).min(self.nodes)))
                 .reduce(
                     || TopK::new(k),
                     |mut a, b| {
@@ -661,13 +732,13 @@ impl HnswIndex {
                     },
                 )
         } else {
-            scan(0..self.count)
+            scan(0..self.nodes)
         };
-        top.into_sorted()
-            .into_iter()
-            .filter(|(d, _)| d.is_finite())
-            .filter_map(|(distance, node)| view.ids.get(node).map(|&id| Neighbor { id, distance }))
-            .collect()
+        view.expand(
+            top.into_sorted().into_iter().filter(|(d, _)| d.is_finite()),
+            k,
+            filter,
+        )
     }
 
     /// Checks every section checksum and every graph invariant: link ranges and row
@@ -685,7 +756,18 @@ impl HnswIndex {
             }
         }
         let view = self.view();
-        let count = self.count as u64;
+        let count = self.nodes as u64;
+        if !view.groups.is_empty() {
+            let g = view.groups;
+            if g.first() != Some(&0)
+                || g.last().map(|&x| x as usize) != Some(self.count)
+                || g.windows(2).any(|w| w[1] <= w[0])
+            {
+                return Err(IndexError::InvalidGraph(
+                    "id groups are not increasing from 0 to the id count".into(),
+                ));
+            }
+        }
         let check_row = |row: &[u32], cap: usize, node: usize, level: usize| {
             let (&len, slots) = row.split_first().unwrap_or((&0, &[]));
             if len as usize > cap {
@@ -732,7 +814,7 @@ impl HnswIndex {
             Ok((b - a) / stride)
         };
         let mut top_level = 0;
-        for (node, &base) in offs.iter().take(self.count).enumerate() {
+        for (node, &base) in offs.iter().take(self.nodes).enumerate() {
             let level = level_of(node)?;
             top_level = top_level.max(level);
             let base = base as usize;
@@ -748,7 +830,7 @@ impl HnswIndex {
                 }
             }
         }
-        if self.count > 0 {
+        if self.nodes > 0 {
             let ep_level = level_of(self.header.entry_point as usize)?;
             if ep_level != self.header.max_level as usize || top_level != ep_level {
                 return Err(IndexError::InvalidGraph(format!(
@@ -782,6 +864,7 @@ impl std::fmt::Debug for HnswIndex {
         f.debug_struct("HnswIndex")
             .field("path", &self.path)
             .field("count", &self.count)
+            .field("nodes", &self.nodes)
             .field("dim", &self.dim)
             .field("metric", &self.header.metric)
             .field("m", &self.m)

@@ -1,13 +1,14 @@
 //! Building an index: parameters, input validation, and the hand-off from the graph
 //! builder to the serializer.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
 use std::path::Path;
 use std::time::Instant;
 
 use crate::builder::{EMPTY, build, draw_levels};
 use crate::distance::normalize;
-use crate::format::{FLAG_F32, FLAG_SQ8, Header, SectionKind};
+use crate::format::{FLAG_F32, FLAG_SQ8, FORMAT_VERSION, Header, SectionKind};
 use crate::quant::Quantizer;
 use crate::serializer::{SectionData, write_file};
 use crate::{IndexError, Metric};
@@ -60,8 +61,10 @@ pub struct WriteOptions {
 /// What a write produced.
 #[derive(Debug, Clone, PartialEq)]
 pub struct IndexStats {
-    /// Number of vectors.
+    /// Number of vectors (ids).
     pub count: usize,
+    /// Number of graph nodes: distinct vectors, since identical vectors share a node.
+    pub nodes: usize,
     /// Vector dimension.
     pub dim: usize,
     /// Highest graph level.
@@ -173,6 +176,12 @@ fn check_params(dim: usize, params: &HnswParams) -> Result<(), IndexError> {
 /// Construction runs on the current rayon pool; wrap the call in
 /// `ThreadPool::install` to choose the number of threads. An empty input writes a
 /// valid empty index.
+///
+/// Identical vectors (bit for bit, after normalisation under cosine) become one graph
+/// node that carries all their ids: text collections repeat sentences verbatim, and a
+/// cluster of thousands of zero-distance copies otherwise fills its members' link
+/// lists with each other and becomes a dead end for the search. A search returns every
+/// id of a node it reports, at the same distance.
 pub fn write_index(
     path: &Path,
     dim: usize,
@@ -216,7 +225,13 @@ pub fn write_index(
     if metric == Metric::Cosine {
         data.chunks_exact_mut(dim).for_each(normalize);
     }
-    let levels = draw_levels(ids.len(), params.m, params.seed);
+    let groups = group_identical(&data, dim);
+    let (data, ids) = match &groups {
+        Some(g) => (g.vectors(&data, dim), g.ids(ids)),
+        None => (data, ids.to_vec()),
+    };
+    let nodes = data.len() / dim;
+    let levels = draw_levels(nodes, params.m, params.seed);
     let graph = build(
         &data,
         dim,
@@ -251,7 +266,7 @@ pub fn write_index(
     let mut sections = vec![
         SectionData {
             kind: SectionKind::Ids,
-            bytes: bytemuck::cast_slice(ids),
+            bytes: bytemuck::cast_slice(&ids),
         },
         SectionData {
             kind: SectionKind::Level0,
@@ -266,6 +281,12 @@ pub fn write_index(
             bytes: bytemuck::cast_slice(&graph.upper_links),
         },
     ];
+    if let Some(g) = &groups {
+        sections.push(SectionData {
+            kind: SectionKind::IdGroups,
+            bytes: bytemuck::cast_slice(&g.offsets),
+        });
+    }
     if let Some((params, norms, codes)) = &sq8_parts {
         sections.push(SectionData {
             kind: SectionKind::Sq8Params,
@@ -297,16 +318,94 @@ pub fn write_index(
         max_level: graph.max_level as u32,
         entry_point: graph.entry_point,
         count: ids.len() as u64,
+        nodes: nodes as u64,
+        version: FORMAT_VERSION,
         file_len: 0,
         sections: Vec::new(),
     };
     let file_bytes = write_file(path, header, &sections)?;
     Ok(IndexStats {
         count: ids.len(),
+        nodes,
         dim,
         max_level: graph.max_level,
         file_bytes,
         build_secs,
         write_secs: start.elapsed().as_secs_f64(),
+    })
+}
+
+/// Rows of the input that share a node, in node order.
+struct Groups {
+    /// For each node, its first input row (whose vector the node stores).
+    first_rows: Vec<usize>,
+    /// Input rows, grouped by node; node `i` owns `rows[offsets[i]..offsets[i + 1]]`.
+    rows: Vec<usize>,
+    /// `nodes + 1` offsets into `rows` (and into the grouped ids).
+    offsets: Vec<u32>,
+}
+
+impl Groups {
+    fn vectors(&self, data: &[f32], dim: usize) -> Vec<f32> {
+        let mut out = Vec::with_capacity(self.first_rows.len() * dim);
+        for &r in &self.first_rows {
+            out.extend_from_slice(&data[r * dim..][..dim]);
+        }
+        out
+    }
+
+    fn ids(&self, ids: &[u64]) -> Vec<u64> {
+        self.rows.iter().map(|&r| ids[r]).collect()
+    }
+}
+
+/// Finds rows with bit-identical vectors. `None` when all rows are distinct (the
+/// common case, which keeps the plain one-id-per-node layout). Nodes are numbered in
+/// order of their first row, and a node's ids keep input order.
+fn group_identical(data: &[f32], dim: usize) -> Option<Groups> {
+    let rows = data.len() / dim;
+    let row = |r: usize| -> &[u32] { bytemuck::cast_slice(&data[r * dim..][..dim]) };
+    // Hash of the bit pattern -> nodes whose first row has that hash.
+    let mut by_hash: HashMap<u64, Vec<u32>> = HashMap::with_capacity(rows);
+    let mut first_rows: Vec<usize> = Vec::with_capacity(rows);
+    let mut node_of = Vec::with_capacity(rows);
+    for r in 0..rows {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        row(r).hash(&mut h);
+        let bucket = by_hash.entry(h.finish()).or_default();
+        let node = match bucket
+            .iter()
+            .find(|&&n| row(first_rows[n as usize]) == row(r))
+        {
+            Some(&n) => n,
+            None => {
+                let n = first_rows.len() as u32;
+                first_rows.push(r);
+                bucket.push(n);
+                n
+            }
+        };
+        node_of.push(node);
+    }
+    if first_rows.len() == rows {
+        return None;
+    }
+    let mut offsets = vec![0u32; first_rows.len() + 1];
+    for &n in &node_of {
+        offsets[n as usize + 1] += 1;
+    }
+    for i in 1..offsets.len() {
+        offsets[i] += offsets[i - 1];
+    }
+    let mut fill: Vec<u32> = offsets[..first_rows.len()].to_vec();
+    let mut grouped = vec![0usize; rows];
+    for (r, &n) in node_of.iter().enumerate() {
+        grouped[fill[n as usize] as usize] = r;
+        fill[n as usize] += 1;
+    }
+    Some(Groups {
+        first_rows,
+        rows: grouped,
+        offsets,
     })
 }
