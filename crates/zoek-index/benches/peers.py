@@ -118,7 +118,7 @@ class Hnswlib:
         self.space = {"l2": "l2", "cosine": "cosine", "dot": "ip"}[a.metric]
         self.dim = dim
         self.idx = hnswlib.Index(space=self.space, dim=dim)
-        self.idx.init_index(max_elements=n, M=a.m, ef_construction=a.efc, random_seed=100)
+        self.idx.init_index(max_elements=n, M=a.m, ef_construction=a.efc, random_seed=a.seed)
 
     def build(self, base, threads):
         self.idx.add_items(base, np.arange(len(base)), num_threads=threads)
@@ -242,6 +242,7 @@ def main():
     p.add_argument("--limit", type=int)
     p.add_argument("--min-ms", type=int, default=1000)
     p.add_argument("--name")
+    p.add_argument("--seed", type=int, default=100, help="hnswlib level seed")
     p.add_argument("--libs", default="hnswlib,usearch,faiss")
     p.add_argument("--workdir", default=tempfile.gettempdir())
     p.add_argument("--reuse", action="store_true", help="keep saved indexes and load them instead of building")

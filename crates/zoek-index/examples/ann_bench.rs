@@ -8,7 +8,7 @@
 //! cargo run --release -p zoek-index --example ann_bench -- \
 //!     --base base.bvecs --query query.bvecs [--gt gt.ivecs] [--metric l2|cosine|dot] \
 //!     [--m 16] [--efc 200] [--ef 10,20,40,80,100,200] [--threads 2] [--int8 none|rescore|only] \
-//!     [--index out.hnsw] [--hnsw-rs]
+//!     [--index out.hnsw] [--seed N] [--hnsw-rs]
 //! ann_bench --synthetic 100000,384,1000 --out-dir target/synth100k    # writes base/query/gt .fvecs/.ivecs
 //! ann_bench --open-only big.hnsw [--query q.fvecs]                    # open time and RSS growth only
 //! ```
@@ -335,7 +335,7 @@ fn bench(args: &Args, base_path: &Path, query_path: &Path, gt_path: Option<PathB
     let params = HnswParams {
         m,
         ef_construction: efc,
-        ..HnswParams::default()
+        seed: args.num("seed", HnswParams::default().seed as usize)? as u64,
     };
     let ids: Vec<u64> = (0..base.len() as u64).collect();
     let t = Instant::now();
