@@ -26,13 +26,17 @@ pub fn cache_dir() -> PathBuf {
     std::env::temp_dir().join("zoek-cache")
 }
 
-/// A key for the corpus at `dir` as built by `model_id`: the model fingerprint and every
-/// file's name and content, so an edited corpus or another model gets a fresh build.
+/// A key for the corpus at `dir` as built by `model_id`: the collection format version, the
+/// model fingerprint and every file's name and content, so an edited corpus, another model
+/// or a new collection format gets a fresh build.
 pub fn corpus_key(dir: &Path, model_id: &str) -> Result<String, QueryError> {
     let mut files = Vec::new();
     collect_files(dir, &mut files)?;
     files.sort();
     let mut h = Sha256::new();
+    // The collection format is part of the key, so a cache built in an older layout is
+    // rebuilt rather than refused.
+    h.update(format!("zoek-collection-v{}", zoek_query::manifest::FORMAT_VERSION).as_bytes());
     h.update(model_id.as_bytes());
     for f in &files {
         let bytes = std::fs::read(f).map_err(|e| QueryError::Io {

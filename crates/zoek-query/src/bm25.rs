@@ -2,8 +2,10 @@
 
 use std::path::Path;
 
-use tantivy::collector::TopDocs;
-use tantivy::query::{BooleanQuery, Occur, Query, TermQuery};
+use std::sync::Arc;
+
+use tantivy::collector::{FilterCollector, TopDocs};
+use tantivy::query::{Bm25StatisticsProvider, BooleanQuery, Occur, Query, TermQuery};
 use tantivy::schema::{
     FAST, Field, IndexRecordOption, STORED, Schema, TextFieldIndexing, TextOptions,
 };
@@ -11,9 +13,10 @@ use tantivy::tokenizer::{
     AsciiFoldingFilter, Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer,
     StopWordFilter, TextAnalyzer, TokenStream,
 };
-use tantivy::{Index, IndexReader, Term, doc};
+use tantivy::{Index, ReloadPolicy, Searcher, Term, doc};
 
 use crate::error::{QueryError, Result};
+use crate::store::Bits;
 
 const TOKENIZER: &str = "zoek";
 const FIELD_TEXT: &str = "text";
@@ -93,9 +96,10 @@ pub fn write_bm25<'a>(
     Ok(())
 }
 
-/// An open BM25 index.
+/// An open BM25 index: the searcher is taken at open and never reloaded (segments are
+/// immutable), so its files stay mapped even if a merge later removes them.
 pub struct Bm25 {
-    reader: IndexReader,
+    searcher: Searcher,
     text: Field,
     language: Language,
     /// Cloned per query (cheap: the stop-word set is shared) so building it stays off the
@@ -120,6 +124,46 @@ pub struct Bm25Result {
     pub coverage: f32,
 }
 
+/// One segment's BM25 index in a search over several: its passage ids are offset by
+/// `base`, and only passages set in `allowed` (all, without a mask) are returned.
+#[derive(Debug, Clone)]
+pub struct Bm25Part<'a> {
+    /// The segment's index.
+    pub index: &'a Bm25,
+    /// Offset added to its passage ids.
+    pub base: u32,
+    /// Passages that may be returned (live and passing the filters).
+    pub allowed: Option<Arc<Bits>>,
+}
+
+/// Collection-wide BM25 statistics: sums over every segment, so a passage scores the same
+/// whichever segment holds it. Deleted passages still count until a merge drops them, as
+/// in Lucene.
+struct Totals<'a>(Vec<&'a Searcher>);
+
+impl Bm25StatisticsProvider for Totals<'_> {
+    fn total_num_tokens(&self, field: Field) -> tantivy::Result<u64> {
+        self.0
+            .iter()
+            .map(|s| Bm25StatisticsProvider::total_num_tokens(*s, field))
+            .sum()
+    }
+
+    fn total_num_docs(&self) -> tantivy::Result<u64> {
+        self.0
+            .iter()
+            .map(|s| Bm25StatisticsProvider::total_num_docs(*s))
+            .sum()
+    }
+
+    fn doc_freq(&self, term: &Term) -> tantivy::Result<u64> {
+        self.0
+            .iter()
+            .map(|s| Bm25StatisticsProvider::doc_freq(*s, term))
+            .sum()
+    }
+}
+
 impl Bm25 {
     /// Opens the index in `dir`.
     pub fn open(dir: &Path, language: Language) -> Result<Self> {
@@ -129,9 +173,12 @@ impl Bm25 {
         })?;
         index.tokenizers().register(TOKENIZER, analyzer(language));
         let text = index.schema().get_field(FIELD_TEXT)?;
-        let reader = index.reader()?;
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?;
         Ok(Self {
-            reader,
+            searcher: reader.searcher(),
             text,
             language,
             analyzer: analyzer(language),
@@ -140,33 +187,66 @@ impl Bm25 {
 
     /// The `limit` best passages for `question` by BM25, and the question's term coverage.
     pub fn search(&self, question: &str, limit: usize) -> Result<Bm25Result> {
-        let terms = analysed_terms(&mut self.analyzer.clone(), question);
-        if terms.is_empty() || limit == 0 {
-            return Ok(Bm25Result::default());
+        search_all(
+            &[Bm25Part {
+                index: self,
+                base: 0,
+                allowed: None,
+            }],
+            question,
+            limit,
+        )
+    }
+}
+
+/// The `limit` best passages over several segments' indexes with collection-wide
+/// statistics, ids offset by each part's base, ties broken by id; and the question's term
+/// coverage over all of them.
+pub fn search_all(parts: &[Bm25Part<'_>], question: &str, limit: usize) -> Result<Bm25Result> {
+    let Some(first) = parts.first() else {
+        return Ok(Bm25Result::default());
+    };
+    let terms = analysed_terms(&mut first.index.analyzer.clone(), question);
+    if terms.is_empty() || limit == 0 {
+        return Ok(Bm25Result::default());
+    }
+    let totals = Totals(parts.iter().map(|p| &p.index.searcher).collect());
+    let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+    let mut known = 0usize;
+    for t in &terms {
+        let term = Term::from_field_text(first.index.text, t);
+        if totals.doc_freq(&term)? > 0 {
+            known += 1;
+            clauses.push((
+                Occur::Should,
+                Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs)),
+            ));
         }
-        let searcher = self.reader.searcher();
-        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-        let mut known = 0usize;
-        for t in &terms {
-            let term = Term::from_field_text(self.text, t);
-            if searcher.doc_freq(&term)? > 0 {
-                known += 1;
-                clauses.push((
-                    Occur::Should,
-                    Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs)),
-                ));
+    }
+    let coverage = known as f32 / terms.len() as f32;
+    if clauses.is_empty() {
+        return Ok(Bm25Result {
+            hits: Vec::new(),
+            coverage,
+        });
+    }
+    let query = BooleanQuery::new(clauses);
+    let mut hits = Vec::new();
+    for part in parts {
+        let searcher = &part.index.searcher;
+        let top = TopDocs::with_limit(limit).order_by_score();
+        let top = match &part.allowed {
+            None => searcher.search_with_statistics_provider(&query, &top, &totals)?,
+            Some(allowed) => {
+                let allowed = allowed.clone();
+                let filtered = FilterCollector::new(
+                    FIELD_PASSAGE.to_string(),
+                    move |p: u64| allowed.get(p),
+                    top,
+                );
+                searcher.search_with_statistics_provider(&query, &filtered, &totals)?
             }
-        }
-        let coverage = known as f32 / terms.len() as f32;
-        if clauses.is_empty() {
-            return Ok(Bm25Result {
-                hits: Vec::new(),
-                coverage,
-            });
-        }
-        let query = BooleanQuery::new(clauses);
-        let top = searcher.search(&query, &TopDocs::with_limit(limit).order_by_score())?;
-        let mut hits = Vec::with_capacity(top.len());
+        };
         for (score, address) in top {
             let column = searcher
                 .segment_reader(address.segment_ord)
@@ -178,14 +258,19 @@ impl Bm25 {
                     path: FIELD_PASSAGE.into(),
                     reason: "BM25 document without passage id".into(),
                 })?;
-            let id = u32::try_from(id).map_err(|_| QueryError::Corrupt {
-                path: FIELD_PASSAGE.into(),
-                reason: format!("passage id {id} out of range"),
-            })?;
+            let id = u32::try_from(id)
+                .ok()
+                .and_then(|id| id.checked_add(part.base))
+                .ok_or_else(|| QueryError::Corrupt {
+                    path: FIELD_PASSAGE.into(),
+                    reason: format!("passage id {id} out of range"),
+                })?;
             hits.push((id, score));
         }
-        Ok(Bm25Result { hits, coverage })
     }
+    hits.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    hits.truncate(limit);
+    Ok(Bm25Result { hits, coverage })
 }
 
 /// Stored field check used by tests: the `passage` field is also stored so an index can be
@@ -234,7 +319,7 @@ mod tests {
         assert_eq!(r.hits[0].0, 0);
         assert!((r.coverage - 0.5).abs() < 1e-6);
 
-        let searcher = bm25.reader.searcher();
+        let searcher = &bm25.searcher;
         let (_, _, passage) = schema();
         let doc: tantivy::TantivyDocument = searcher.doc(tantivy::DocAddress::new(0, 2)).unwrap();
         assert_eq!(stored_passage(&doc, passage), Some(2));

@@ -1,4 +1,5 @@
-//! Building a collection: read, clean, chunk, embed, index, write, swap the manifest in.
+//! Building segments: read, clean, chunk, embed, index, write; and building a whole
+//! collection as one segment.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -11,14 +12,14 @@ use crate::chunk::{CharEstimate, TokenCounter, chunk_document};
 use crate::clean::{CleanDocument, clean_blocks};
 use crate::embedder::{ModelTokens, TextEmbedder, check_dim, normalise};
 use crate::error::{QueryError, Result, io_err};
-use crate::ingest::{Block, BlockKind, SkippedFile, read_corpus};
+use crate::ingest::{Block, BlockKind, InputFile, RawDocument, SkippedFile};
 use crate::manifest::{
-    ChunkingSettings, Counts, DataFiles, FORMAT_NAME, FORMAT_VERSION, MANIFEST_FILE, Manifest,
-    file_entries,
+    ChunkingSettings, Counts, DataFiles, SEGMENT_FILE, SEGMENT_FORMAT_NAME, SEGMENT_FORMAT_VERSION,
+    SegmentManifest, file_entries,
 };
 use crate::store::{
-    MAGIC_OFFSETS, MAGIC_SENTENCES, StoredDocument, StoredPassage, sync_dir, write_atomic,
-    write_jsonl, write_u32s, write_u64s, write_vectors,
+    DocEntry, MAGIC_OFFSETS, MAGIC_SENTENCES, StoredDocument, StoredPassage, sync_dir, sync_tree,
+    write_atomic, write_jsonl, write_u32s, write_u64s, write_vectors,
 };
 use crate::vectors::write_hnsw;
 
@@ -140,54 +141,96 @@ pub struct BuildStats {
     pub total_time: Duration,
 }
 
-pub(crate) fn build(
+/// Cleaned, chunked documents ready to embed and write as a segment.
+#[derive(Debug, Default)]
+pub(crate) struct Prepared {
+    pub documents: Vec<StoredDocument>,
+    pub entries: Vec<DocEntry>,
+    pub passages: Vec<StoredPassage>,
+    pub sentence_passage: Vec<u32>,
+    pub dropped: usize,
+}
+
+/// The corpus-shaping settings every segment of a collection shares.
+#[derive(Debug, Clone)]
+pub(crate) struct Shape {
+    pub max_tokens: usize,
+    pub language: Language,
+    pub clean: bool,
+    pub token_counting: TokenCounting,
+    pub passage_vectors: bool,
+}
+
+impl Shape {
+    pub fn from_options(opts: &BuildOptions) -> Self {
+        Self {
+            max_tokens: opts.max_tokens,
+            language: opts.language,
+            clean: opts.clean,
+            token_counting: opts.token_counting,
+            passage_vectors: opts.passage_vectors,
+        }
+    }
+
+    pub fn chunking(&self) -> ChunkingSettings {
+        ChunkingSettings {
+            max_tokens: self.max_tokens,
+            token_counter: match self.token_counting {
+                TokenCounting::Model => "model".into(),
+                TokenCounting::CharEstimate => "chars/4".into(),
+            },
+            clean: self.clean,
+        }
+    }
+}
+
+pub(crate) fn report(opts: &BuildOptions, stage: Stage, done: usize, total: usize) {
+    if let Some(p) = &opts.progress {
+        p(Progress { stage, done, total });
+    }
+}
+
+/// Cleans and chunks documents into passages; documents without a passage are dropped.
+pub(crate) fn prepare(
     embedder: &dyn TextEmbedder,
-    inputs: &[PathBuf],
-    out_dir: &Path,
+    docs: Vec<RawDocument>,
+    shape: &Shape,
     opts: &BuildOptions,
-) -> Result<BuildStats> {
-    if opts.max_tokens < 8 {
+) -> Result<Prepared> {
+    if shape.max_tokens < 8 {
         return Err(QueryError::InvalidOption(
             "max_tokens must be at least 8".into(),
         ));
     }
-    let started = Instant::now();
-    let report = |stage, done, total| {
-        if let Some(p) = &opts.progress {
-            p(Progress { stage, done, total });
-        }
-    };
-    let corpus = read_corpus(inputs)?;
     let model_tokens = ModelTokens(embedder);
-    let counter: &dyn TokenCounter = match opts.token_counting {
+    let counter: &dyn TokenCounter = match shape.token_counting {
         TokenCounting::Model => &model_tokens,
         TokenCounting::CharEstimate => &CharEstimate,
     };
-
-    let mut documents: Vec<StoredDocument> = Vec::new();
-    let mut passages: Vec<StoredPassage> = Vec::new();
-    let mut sentence_passage: Vec<u32> = Vec::new();
-    let mut dropped = 0usize;
-    let total_docs = corpus.documents.len();
-    for (i, raw) in corpus.documents.into_iter().enumerate() {
-        report(Stage::Reading, i, total_docs);
-        let clean = if opts.clean {
+    let mut out = Prepared::default();
+    let total_docs = docs.len();
+    for (i, raw) in docs.into_iter().enumerate() {
+        report(opts, Stage::Reading, i, total_docs);
+        let sha256 = raw.content_hash();
+        let clean = if shape.clean {
             clean_blocks(&raw.blocks)
         } else {
             unfiltered(&raw.blocks)
         };
-        dropped += clean.dropped;
-        let chunks = chunk_document(&clean, opts.max_tokens, counter)?;
+        out.dropped += clean.dropped;
+        let chunks = chunk_document(&clean, shape.max_tokens, counter)?;
         if chunks.is_empty() {
             continue;
         }
-        let doc_index = u32::try_from(documents.len()).map_err(|_| too_many("documents"))?;
+        let doc_index = u32::try_from(out.documents.len()).map_err(|_| too_many("documents"))?;
+        let first_passage = u32::try_from(out.passages.len()).map_err(|_| too_many("passages"))?;
         for chunk in chunks {
-            let passage_id = u32::try_from(passages.len()).map_err(|_| too_many("passages"))?;
+            let passage_id = u32::try_from(out.passages.len()).map_err(|_| too_many("passages"))?;
             let first_sentence =
-                u32::try_from(sentence_passage.len()).map_err(|_| too_many("sentences"))?;
-            sentence_passage.extend(std::iter::repeat_n(passage_id, chunk.sentences.len()));
-            passages.push(StoredPassage {
+                u32::try_from(out.sentence_passage.len()).map_err(|_| too_many("sentences"))?;
+            out.sentence_passage
+                .extend(std::iter::repeat_n(passage_id, chunk.sentences.len()));
+            out.passages.push(StoredPassage {
                 doc: doc_index,
                 doc_id: raw.id.clone(),
                 heading: chunk.heading,
@@ -197,15 +240,210 @@ pub(crate) fn build(
                 first_sentence,
             });
         }
-        documents.push(StoredDocument {
+        let end = u32::try_from(out.passages.len()).map_err(|_| too_many("passages"))?;
+        out.entries.push(DocEntry {
+            id: raw.id.clone(),
+            path: raw.path,
+            sha256,
+            passages: first_passage..end,
+            metadata: raw.metadata.clone(),
+        });
+        out.documents.push(StoredDocument {
             id: raw.id,
             source: raw.source,
             metadata: raw.metadata,
             text: clean.text,
         });
     }
-    report(Stage::Reading, total_docs, total_docs);
-    if passages.is_empty() {
+    report(opts, Stage::Reading, total_docs, total_docs);
+    Ok(out)
+}
+
+/// Embeds every sentence (and passage, with `passage_vectors`) of `prepared`.
+pub(crate) fn embed_prepared(
+    embedder: &dyn TextEmbedder,
+    prepared: &Prepared,
+    passage_vectors: bool,
+    opts: &BuildOptions,
+) -> Result<(Vec<f32>, Option<Vec<f32>>)> {
+    let dim = embedder.dim();
+    let sentence_texts: Vec<&str> = prepared
+        .passages
+        .iter()
+        .flat_map(|p| (0..p.sentences.len()).map(move |i| p.sentence_text(i).unwrap_or("")))
+        .collect();
+    let sentences = embed_all(embedder, &sentence_texts, dim, opts.batch_size, |done| {
+        report(opts, Stage::EmbeddingSentences, done, sentence_texts.len())
+    })?;
+    let passages = if passage_vectors {
+        let texts: Vec<&str> = prepared.passages.iter().map(|p| p.text.as_str()).collect();
+        Some(embed_all(embedder, &texts, dim, opts.batch_size, |done| {
+            report(opts, Stage::EmbeddingPassages, done, texts.len())
+        })?)
+    } else {
+        None
+    };
+    Ok((sentences, passages))
+}
+
+/// Everything a segment holds, ready to write.
+pub(crate) struct SegmentData<'a> {
+    pub prepared: &'a Prepared,
+    pub sentence_vectors: &'a [f32],
+    pub passage_vectors: Option<&'a [f32]>,
+    pub inputs: Vec<InputFile>,
+    pub skipped: Vec<SkippedFile>,
+}
+
+/// Writes a segment into the new directory `seg_dir`: stores, vectors, BM25, the HNSW graph
+/// when `hnsw`, then `segment.json`; everything is fsynced before this returns, so a
+/// manifest naming the segment never names a partial one.
+pub(crate) fn write_segment(
+    seg_dir: &Path,
+    data: &SegmentData<'_>,
+    model_id: &str,
+    dim: usize,
+    shape: &Shape,
+    hnsw: bool,
+    opts: &BuildOptions,
+) -> Result<SegmentManifest> {
+    let prepared = data.prepared;
+    if seg_dir.exists() {
+        std::fs::remove_dir_all(seg_dir).map_err(io_err(seg_dir))?;
+    }
+    std::fs::create_dir_all(seg_dir).map_err(io_err(seg_dir))?;
+    let out_dir = seg_dir;
+    let generation = generation_name();
+    let name = |suffix: &str| format!("{generation}.{suffix}");
+    let files_data = DataFiles {
+        documents: name("docs.jsonl"),
+        passages: name("passages.jsonl"),
+        passage_offsets: name("passages.idx"),
+        sentence_passages: name("sentences.u32"),
+        sentence_vectors: name("sentences.f32"),
+        passage_vectors: data.passage_vectors.map(|_| name("passages.f32")),
+        hnsw: hnsw.then(|| name("sentences.hnsw")),
+        bm25: name("bm25"),
+        doc_table: name("docs.idx.jsonl"),
+    };
+    let steps = 7;
+    report(opts, Stage::Writing, 0, steps);
+    write_jsonl(&out_dir.join(&files_data.documents), &prepared.documents)?;
+    write_jsonl(&out_dir.join(&files_data.doc_table), &prepared.entries)?;
+    let offsets = write_jsonl(&out_dir.join(&files_data.passages), &prepared.passages)?;
+    write_u64s(
+        &out_dir.join(&files_data.passage_offsets),
+        MAGIC_OFFSETS,
+        &offsets,
+    )?;
+    write_u32s(
+        &out_dir.join(&files_data.sentence_passages),
+        MAGIC_SENTENCES,
+        &prepared.sentence_passage,
+    )?;
+    write_vectors(
+        &out_dir.join(&files_data.sentence_vectors),
+        dim,
+        data.sentence_vectors,
+    )?;
+    report(opts, Stage::Writing, 3, steps);
+    if let (Some(file), Some(vectors)) = (&files_data.passage_vectors, data.passage_vectors) {
+        write_vectors(&out_dir.join(file), dim, vectors)?;
+    }
+    report(opts, Stage::Writing, 4, steps);
+    let bm25_dir = out_dir.join(&files_data.bm25);
+    std::fs::create_dir_all(&bm25_dir).map_err(io_err(&bm25_dir))?;
+    write_bm25(
+        &bm25_dir,
+        shape.language,
+        prepared.passages.iter().enumerate().map(|(i, p)| {
+            (
+                i as u32,
+                p.heading.as_deref().unwrap_or(""),
+                p.text.as_str(),
+            )
+        }),
+    )?;
+    report(opts, Stage::Writing, 5, steps);
+    if let Some(file) = &files_data.hnsw {
+        write_hnsw(
+            &out_dir.join(file),
+            dim,
+            data.sentence_vectors,
+            &opts.hnsw_params,
+        )?;
+    }
+    report(opts, Stage::Writing, 6, steps);
+
+    let mut files = Vec::new();
+    for n in [
+        Some(&files_data.documents),
+        Some(&files_data.passages),
+        Some(&files_data.passage_offsets),
+        Some(&files_data.sentence_passages),
+        Some(&files_data.sentence_vectors),
+        files_data.passage_vectors.as_ref(),
+        files_data.hnsw.as_ref(),
+        Some(&files_data.bm25),
+        Some(&files_data.doc_table),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        files.extend(file_entries(out_dir, n)?);
+    }
+    let manifest = SegmentManifest {
+        format: SEGMENT_FORMAT_NAME.into(),
+        format_version: SEGMENT_FORMAT_VERSION,
+        generation,
+        model_id: model_id.to_string(),
+        dim,
+        language: shape.language,
+        chunking: shape.chunking(),
+        counts: Counts {
+            documents: prepared.documents.len(),
+            passages: prepared.passages.len(),
+            sentences: prepared.sentence_passage.len(),
+        },
+        data: files_data,
+        files,
+        inputs: data.inputs.clone(),
+        skipped: data.skipped.clone(),
+        created_unix: unix_now(),
+    };
+    let manifest_json =
+        serde_json::to_vec_pretty(&manifest).map_err(|source| QueryError::Json {
+            path: out_dir.join(SEGMENT_FILE),
+            source,
+        })?;
+    write_atomic(&out_dir.join(SEGMENT_FILE), |w| w.write_all(&manifest_json))?;
+    sync_tree(out_dir)?;
+    if let Some(parent) = out_dir.parent() {
+        sync_dir(parent)?;
+    }
+    report(opts, Stage::Writing, steps, steps);
+    Ok(manifest)
+}
+
+pub(crate) fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Builds `inputs` into a collection in `out_dir` with one segment, replacing whatever
+/// collection was there in one atomic manifest swap.
+pub(crate) fn build(
+    engine: &crate::Engine,
+    inputs: &[PathBuf],
+    out_dir: &Path,
+    opts: &BuildOptions,
+) -> Result<BuildStats> {
+    let started = Instant::now();
+    let mut writer = crate::writer::CollectionWriter::create_replacing(out_dir, engine, opts)?;
+    let added = writer.add(inputs)?;
+    if added.passages == 0 {
         return Err(QueryError::EmptyCorpus {
             inputs: inputs
                 .iter()
@@ -214,156 +452,17 @@ pub(crate) fn build(
                 .join(", "),
         });
     }
-
-    let dim = embedder.dim();
-    let embed_started = Instant::now();
-    let sentence_texts: Vec<&str> = passages
-        .iter()
-        .flat_map(|p| (0..p.sentences.len()).map(move |i| p.sentence_text(i).unwrap_or("")))
-        .collect();
-    let sentence_vectors = embed_all(embedder, &sentence_texts, dim, opts.batch_size, |done| {
-        report(Stage::EmbeddingSentences, done, sentence_texts.len())
-    })?;
-    let passage_vectors = if opts.passage_vectors {
-        let texts: Vec<&str> = passages.iter().map(|p| p.text.as_str()).collect();
-        Some(embed_all(embedder, &texts, dim, opts.batch_size, |done| {
-            report(Stage::EmbeddingPassages, done, texts.len())
-        })?)
-    } else {
-        None
-    };
-    let embed_time = embed_started.elapsed();
-
-    std::fs::create_dir_all(out_dir).map_err(io_err(out_dir))?;
-    let generation = generation_name();
-    let name = |suffix: &str| format!("{generation}.{suffix}");
-    let use_hnsw = sentence_passage.len() >= opts.hnsw_threshold;
-    let data = DataFiles {
-        documents: name("docs.jsonl"),
-        passages: name("passages.jsonl"),
-        passage_offsets: name("passages.idx"),
-        sentence_passages: name("sentences.u32"),
-        sentence_vectors: name("sentences.f32"),
-        passage_vectors: passage_vectors.as_ref().map(|_| name("passages.f32")),
-        hnsw: use_hnsw.then(|| name("sentences.hnsw")),
-        bm25: name("bm25"),
-    };
-    let steps = 7;
-    report(Stage::Writing, 0, steps);
-    write_jsonl(&out_dir.join(&data.documents), &documents)?;
-    let offsets = write_jsonl(&out_dir.join(&data.passages), &passages)?;
-    write_u64s(
-        &out_dir.join(&data.passage_offsets),
-        MAGIC_OFFSETS,
-        &offsets,
-    )?;
-    write_u32s(
-        &out_dir.join(&data.sentence_passages),
-        MAGIC_SENTENCES,
-        &sentence_passage,
-    )?;
-    write_vectors(
-        &out_dir.join(&data.sentence_vectors),
-        dim,
-        &sentence_vectors,
-    )?;
-    report(Stage::Writing, 3, steps);
-    if let (Some(file), Some(vectors)) = (&data.passage_vectors, &passage_vectors) {
-        write_vectors(&out_dir.join(file), dim, vectors)?;
-    }
-    report(Stage::Writing, 4, steps);
-    let bm25_tmp = out_dir.join(format!("{}.tmp", data.bm25));
-    std::fs::create_dir_all(&bm25_tmp).map_err(io_err(&bm25_tmp))?;
-    write_bm25(
-        &bm25_tmp,
-        opts.language,
-        passages.iter().enumerate().map(|(i, p)| {
-            (
-                i as u32,
-                p.heading.as_deref().unwrap_or(""),
-                p.text.as_str(),
-            )
-        }),
-    )?;
-    let bm25_dir = out_dir.join(&data.bm25);
-    std::fs::rename(&bm25_tmp, &bm25_dir).map_err(io_err(&bm25_dir))?;
-    report(Stage::Writing, 5, steps);
-    if let Some(file) = &data.hnsw {
-        write_hnsw(
-            &out_dir.join(file),
-            dim,
-            &sentence_vectors,
-            &opts.hnsw_params,
-        )?;
-    }
-    report(Stage::Writing, 6, steps);
-
-    let mut files = Vec::new();
-    for n in [
-        Some(&data.documents),
-        Some(&data.passages),
-        Some(&data.passage_offsets),
-        Some(&data.sentence_passages),
-        Some(&data.sentence_vectors),
-        data.passage_vectors.as_ref(),
-        data.hnsw.as_ref(),
-        Some(&data.bm25),
-    ]
-    .into_iter()
-    .flatten()
-    {
-        files.extend(file_entries(out_dir, n)?);
-    }
-    let manifest = Manifest {
-        format: FORMAT_NAME.into(),
-        format_version: FORMAT_VERSION,
-        generation: generation.clone(),
-        model_id: embedder.model_id().to_string(),
-        dim,
-        language: opts.language,
-        chunking: ChunkingSettings {
-            max_tokens: opts.max_tokens,
-            token_counter: match opts.token_counting {
-                TokenCounting::Model => "model".into(),
-                TokenCounting::CharEstimate => "chars/4".into(),
-            },
-            clean: opts.clean,
-        },
-        counts: Counts {
-            documents: documents.len(),
-            passages: passages.len(),
-            sentences: sentence_passage.len(),
-        },
-        data,
-        files,
-        inputs: corpus.files,
-        skipped: corpus.skipped.clone(),
-        created_unix: SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0),
-    };
-    let manifest_json =
-        serde_json::to_vec_pretty(&manifest).map_err(|source| QueryError::Json {
-            path: out_dir.join(MANIFEST_FILE),
-            source,
-        })?;
-    write_atomic(&out_dir.join(MANIFEST_FILE), |w| {
-        w.write_all(&manifest_json)
-    })?;
-    sync_dir(out_dir)?;
-    remove_stale_generations(out_dir, &generation);
-    report(Stage::Writing, steps, steps);
-
+    writer.commit()?;
+    remove_stale_generations(out_dir);
     Ok(BuildStats {
         dir: out_dir.to_path_buf(),
-        documents: documents.len(),
-        passages: passages.len(),
-        sentences: sentence_passage.len(),
-        dropped_blocks: dropped,
-        skipped: corpus.skipped,
-        hnsw: manifest.data.hnsw.is_some(),
-        embed_time,
+        documents: added.documents,
+        passages: added.passages,
+        sentences: added.sentences,
+        dropped_blocks: added.dropped_blocks,
+        skipped: added.skipped,
+        hnsw: added.hnsw,
+        embed_time: added.embed_time,
         total_time: started.elapsed(),
     })
 }
@@ -444,9 +543,10 @@ fn generation_name() -> String {
     )
 }
 
-/// Removes data files of earlier builds once the new manifest is in place. Only names that
-/// look like generation files are touched; failures are logged, not fatal.
-fn remove_stale_generations(dir: &Path, current: &str) {
+/// Removes the data files of a version 1 collection (a single build in the collection
+/// directory) once a new manifest is in place. Only names that look like generation files
+/// are touched; failures are logged, not fatal.
+fn remove_stale_generations(dir: &Path) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
@@ -458,7 +558,7 @@ fn remove_stale_generations(dir: &Path, current: &str) {
         let is_generation = generation.len() == 23
             && generation.starts_with('g')
             && generation[1..].bytes().all(|b| b.is_ascii_hexdigit());
-        if !is_generation || generation == current {
+        if !is_generation {
             continue;
         }
         let path = entry.path();

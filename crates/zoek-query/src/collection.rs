@@ -1,4 +1,5 @@
-//! [`Engine`] (the model) and [`Collection`] (one index directory), and asking questions.
+//! [`Engine`] (the model) and [`Collection`] (a snapshot of one collection directory, over
+//! all its segments), and asking questions.
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -7,14 +8,14 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::bm25::Bm25;
+use crate::bm25::{Bm25Part, search_all};
 use crate::build::{BuildOptions, BuildStats, build};
-use crate::embedder::{TextEmbedder, check_dim, dot, normalise};
+use crate::embedder::{TextEmbedder, check_dim, normalise};
 use crate::error::{QueryError, Result};
-use crate::manifest::Manifest;
+use crate::index_segment::Segment;
+use crate::manifest::CollectionManifest;
 use crate::rank::{DenseHit, Ranked, dense_only, hybrid, reciprocal_rank_fusion, sort_dense};
-use crate::store::{MAGIC_SENTENCES, MAGIC_VECTORS, MappedArray, PassageStore, StoredPassage};
-use crate::vectors::exact_grouped;
+use crate::store::{Bits, DocEntry, StoredPassage};
 
 /// Questions longer than this many bytes are refused by default (see
 /// [`AskOptions::max_question_bytes`]); the model reads at most 512 tokens anyway.
@@ -82,10 +83,10 @@ impl Engine {
         opts: &BuildOptions,
     ) -> Result<BuildStats> {
         let inputs: Vec<PathBuf> = inputs.iter().map(|p| p.as_ref().to_path_buf()).collect();
-        build(self.embedder.as_ref(), &inputs, out_dir.as_ref(), opts)
+        build(self, &inputs, out_dir.as_ref(), opts)
     }
 
-    fn embed_question(&self, question: &str, dim: usize) -> Result<Vec<f32>> {
+    pub(crate) fn embed_question(&self, question: &str, dim: usize) -> Result<Vec<f32>> {
         let mut q = self.embedder.embed_query(question)?;
         check_dim(&q, dim)?;
         normalise(&mut q);
@@ -135,6 +136,11 @@ pub struct AskOptions {
     /// (default 0.5). Sentences find the precise statement; the passage vector keeps the
     /// context a single sentence lacks. Ignored without passage vectors.
     pub passage_weight: f32,
+    /// Metadata filters, all of which a passage's document must pass (default none):
+    /// `("path", prefix)` matches the document's file path as a prefix, `("id", id)` its id,
+    /// any other field a JSON-lines field of that value. Applied inside the vector search
+    /// (with an exact scan when few passages pass) and the BM25 search.
+    pub filters: Vec<(String, String)>,
 }
 
 impl Default for AskOptions {
@@ -149,6 +155,7 @@ impl Default for AskOptions {
             max_question_bytes: DEFAULT_MAX_QUESTION_BYTES,
             ef: 128,
             passage_weight: 0.5,
+            filters: Vec::new(),
         }
     }
 }
@@ -160,7 +167,7 @@ pub struct Hit {
     pub rank: usize,
     /// Final score (hybrid: in [0, 1]; dense modes: cosine; RRF: fused reciprocal ranks).
     pub score: f32,
-    /// Passage id in the collection.
+    /// Passage id in the collection snapshot (see [`Collection`]).
     pub passage: u32,
     /// Document id.
     pub doc: String,
@@ -231,102 +238,172 @@ impl Answer {
     }
 }
 
-/// A built collection, opened for asking: the vectors, sentence map and passage store are
-/// memory-mapped, so opening reads only the manifest and headers.
-#[derive(Debug)]
+/// One segment of a snapshot: the shared, immutable segment plus this commit's view of it.
+#[derive(Debug, Clone)]
+struct Part {
+    name: String,
+    segment: Arc<Segment>,
+    /// Live passages; `None` when none is deleted.
+    live: Option<Arc<Bits>>,
+    deleted: usize,
+    /// Global id of its first passage.
+    base: u32,
+}
+
+/// A collection opened for asking: a snapshot of the manifest at open (or at the last
+/// [`Collection::refresh`]). Every segment's files are mapped and its BM25 searcher created
+/// at open, so a writer adding, deleting or merging meanwhile never disturbs the snapshot.
+///
+/// Passage ids ([`Hit::passage`], [`Collection::passage`]) are global to the snapshot: the
+/// segments' passages in manifest order. They change when segments are merged.
+#[derive(Debug, Clone)]
 pub struct Collection {
     dir: PathBuf,
-    manifest: Manifest,
-    passages: PassageStore,
-    sentence_passage: MappedArray,
-    sentence_vectors: MappedArray,
-    passage_vectors: Option<MappedArray>,
-    hnsw: Option<crate::vectors::SentenceGraph>,
-    bm25: Bm25,
+    manifest: CollectionManifest,
+    parts: Vec<Part>,
+    total: u32,
 }
+
+/// Passages, tombstones and bytes of one segment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SegmentStats {
+    /// Directory name.
+    pub name: String,
+    /// Documents written into it.
+    pub documents: usize,
+    /// Passages written into it.
+    pub passages: usize,
+    /// Passages not deleted.
+    pub live_passages: usize,
+    /// Deleted passages (tombstones).
+    pub tombstones: usize,
+    /// Sentences (vectors).
+    pub sentences: usize,
+    /// Whether it is searched through an HNSW graph.
+    pub hnsw: bool,
+    /// Bytes of its files on disk.
+    pub bytes: u64,
+}
+
+/// What a collection holds, per segment and in total.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CollectionStats {
+    /// Commit number of the snapshot.
+    pub generation: u64,
+    /// The segments, in order.
+    pub segments: Vec<SegmentStats>,
+    /// Live documents.
+    pub live_documents: usize,
+    /// Passages over all segments.
+    pub passages: usize,
+    /// Passages not deleted.
+    pub live_passages: usize,
+    /// Deleted passages not yet merged away.
+    pub tombstones: usize,
+    /// Bytes of all segment files.
+    pub bytes: u64,
+}
+
+/// A mask of the passages a question may return, per part.
+type Masks = Vec<Option<Arc<Bits>>>;
 
 impl Collection {
     /// Opens the collection in `dir`.
     ///
     /// Errors: [`QueryError::MissingCollection`] if `dir` or its manifest is missing,
     /// [`QueryError::Corrupt`] if the manifest or a data file is damaged,
-    /// [`QueryError::UnsupportedVersion`] for another format version.
+    /// [`QueryError::UnsupportedVersion`] for another format version (a version 1 collection
+    /// must be rebuilt with `zoek index`).
     pub fn open(dir: impl AsRef<Path>) -> Result<Self> {
-        let dir = dir.as_ref().to_path_buf();
-        let manifest = Manifest::read(&dir)?;
-        let data = &manifest.data;
-        let corrupt = |path: &str, reason: String| QueryError::Corrupt {
-            path: dir.join(path),
-            reason,
-        };
-        let passages =
-            PassageStore::open(&dir.join(&data.passages), &dir.join(&data.passage_offsets))?;
-        let sentence_passage =
-            MappedArray::open(&dir.join(&data.sentence_passages), MAGIC_SENTENCES, 4)?;
-        let sentence_vectors =
-            MappedArray::open(&dir.join(&data.sentence_vectors), MAGIC_VECTORS, 4)?;
-        sentence_vectors.f32s()?;
-        let counts = manifest.counts;
-        if passages.len() != counts.passages {
-            return Err(corrupt(
-                &data.passages,
-                format!(
-                    "{} passages, manifest says {}",
-                    passages.len(),
-                    counts.passages
-                ),
-            ));
-        }
-        if sentence_passage.rows() != counts.sentences {
-            return Err(corrupt(
-                &data.sentence_passages,
-                "sentence count differs from the manifest".into(),
-            ));
-        }
-        if sentence_vectors.rows() != counts.sentences || sentence_vectors.width() != manifest.dim {
-            return Err(corrupt(
-                &data.sentence_vectors,
-                "vector count or dimension differs from the manifest".into(),
-            ));
-        }
-        let passage_vectors = match &data.passage_vectors {
-            Some(file) => {
-                let a = MappedArray::open(&dir.join(file), MAGIC_VECTORS, 4)?;
-                if a.rows() != counts.passages || a.width() != manifest.dim {
-                    return Err(corrupt(
-                        file,
-                        "vector count or dimension differs from the manifest".into(),
-                    ));
+        Self::open_reusing(dir.as_ref(), &[])
+    }
+
+    /// Opens the newest manifest, reusing already opened segments. A merge may remove a
+    /// segment between reading the manifest and opening it; then the manifest has changed
+    /// and the open is retried.
+    fn open_reusing(dir: &Path, known: &[Part]) -> Result<Self> {
+        let mut attempts = 0;
+        loop {
+            let manifest = CollectionManifest::read(dir)?;
+            let generation = manifest.generation;
+            match Self::open_manifest(dir, manifest, known) {
+                Ok(c) => return Ok(c),
+                Err(e) => {
+                    attempts += 1;
+                    let changed =
+                        CollectionManifest::read(dir).is_ok_and(|m| m.generation != generation);
+                    if attempts >= 20 || !changed {
+                        return Err(e);
+                    }
+                    tracing::debug!(error = %e, "manifest changed while opening; retrying");
                 }
-                a.f32s()?;
-                Some(a)
             }
-            None => None,
-        };
-        let hnsw = match &data.hnsw {
-            Some(file) => {
-                let graph = crate::vectors::SentenceGraph::open(&dir.join(file))?;
-                if graph.len() != counts.sentences {
-                    return Err(corrupt(
-                        file,
-                        "graph size differs from the sentence count".into(),
-                    ));
+        }
+    }
+
+    fn open_manifest(dir: &Path, manifest: CollectionManifest, known: &[Part]) -> Result<Self> {
+        let mut parts = Vec::with_capacity(manifest.segments.len());
+        let mut total: u32 = 0;
+        for entry in &manifest.segments {
+            let segment = match known.iter().find(|p| p.name == entry.name) {
+                Some(p) => p.segment.clone(),
+                None => Arc::new(Segment::open(&dir.join(&entry.name))?),
+            };
+            let corrupt = |reason: String| QueryError::Corrupt {
+                path: dir.join(&entry.name),
+                reason,
+            };
+            if segment.len() != entry.passages {
+                return Err(corrupt(format!(
+                    "{} passages, the collection manifest says {}",
+                    segment.len(),
+                    entry.passages
+                )));
+            }
+            if segment.manifest().model_id != manifest.model_id
+                || segment.manifest().dim != manifest.dim
+            {
+                return Err(corrupt(
+                    "built with another model than the collection".into(),
+                ));
+            }
+            let (live, deleted) = match &entry.tombstones {
+                Some(file) => {
+                    let live = crate::tombstones::read_live(&dir.join(file), segment.len())?;
+                    let deleted = segment.len() - live.count();
+                    (Some(Arc::new(live)), deleted)
                 }
-                Some(graph)
-            }
-            None => None,
-        };
-        let bm25 = Bm25::open(&dir.join(&data.bm25), manifest.language)?;
+                None => (None, 0),
+            };
+            parts.push(Part {
+                name: entry.name.clone(),
+                segment,
+                live,
+                deleted,
+                base: total,
+            });
+            total = u32::try_from(entry.passages)
+                .ok()
+                .and_then(|n| total.checked_add(n))
+                .ok_or_else(|| corrupt("more than 2^32 passages in the collection".into()))?;
+        }
         Ok(Self {
-            dir,
+            dir: dir.to_path_buf(),
             manifest,
-            passages,
-            sentence_passage,
-            sentence_vectors,
-            passage_vectors,
-            hnsw,
-            bm25,
+            parts,
+            total,
         })
+    }
+
+    /// Picks up the newest committed state, if a writer committed since this snapshot was
+    /// taken; segments both snapshots share are not reopened. Returns whether it changed.
+    pub fn refresh(&mut self) -> Result<bool> {
+        let manifest = CollectionManifest::read(&self.dir)?;
+        if manifest.generation == self.manifest.generation {
+            return Ok(false);
+        }
+        *self = Self::open_reusing(&self.dir, &self.parts)?;
+        Ok(true)
     }
 
     /// The collection directory.
@@ -334,34 +411,124 @@ impl Collection {
         &self.dir
     }
 
-    /// The manifest.
-    pub fn manifest(&self) -> &Manifest {
+    /// The manifest of the snapshot.
+    pub fn manifest(&self) -> &CollectionManifest {
         &self.manifest
     }
 
-    /// Number of passages.
+    /// Commit number of the snapshot.
+    pub fn generation(&self) -> u64 {
+        self.manifest.generation
+    }
+
+    /// The snapshot's segments, in order.
+    pub fn segments(&self) -> impl Iterator<Item = &Segment> {
+        self.parts.iter().map(|p| p.segment.as_ref())
+    }
+
+    /// Number of live passages.
     pub fn len(&self) -> usize {
-        self.passages.len()
+        self.parts.iter().map(|p| p.segment.len() - p.deleted).sum()
     }
 
-    /// True if the collection has no passage (never the case for a built one).
+    /// True if the collection has no live passage.
     pub fn is_empty(&self) -> bool {
-        self.passages.is_empty()
+        self.len() == 0
     }
 
-    /// Whether questions are answered through the HNSW index rather than an exact scan.
+    /// Whether any segment is searched through an HNSW index rather than an exact scan.
     pub fn uses_hnsw(&self) -> bool {
-        self.hnsw.is_some()
+        self.parts.iter().any(|p| p.segment.uses_hnsw())
     }
 
-    /// Reads passage `id`.
+    fn locate(&self, id: u32) -> Option<(&Part, u32)> {
+        let i = self
+            .parts
+            .partition_point(|p| p.base <= id)
+            .checked_sub(1)?;
+        let part = &self.parts[i];
+        let local = id - part.base;
+        ((local as usize) < part.segment.len()).then_some((part, local))
+    }
+
+    fn part_of(&self, id: u32) -> Result<(&Part, u32)> {
+        self.locate(id).ok_or_else(|| QueryError::Corrupt {
+            path: self.dir.clone(),
+            reason: format!("passage {id} out of range"),
+        })
+    }
+
+    /// Reads passage `id` (a global id of this snapshot; deleted passages can still be read).
     pub fn passage(&self, id: u32) -> Result<StoredPassage> {
-        self.passages.get(id)
+        let (part, local) = self.part_of(id)?;
+        part.segment.passage(local)
+    }
+
+    /// Whether passage `id` is live (exists and is not deleted) in this snapshot.
+    pub fn is_live(&self, id: u32) -> bool {
+        self.locate(id)
+            .is_some_and(|(p, local)| p.live.as_ref().is_none_or(|l| l.get(u64::from(local))))
+    }
+
+    /// Global ids of the live passages, in order.
+    pub fn live_passages(&self) -> Vec<u32> {
+        (0..self.total).filter(|&id| self.is_live(id)).collect()
+    }
+
+    /// The live documents with their content hashes, in segment order.
+    pub fn live_documents(&self) -> Result<Vec<DocEntry>> {
+        let mut out = Vec::new();
+        for p in &self.parts {
+            for d in p.segment.docs()? {
+                let live = p
+                    .live
+                    .as_ref()
+                    .is_none_or(|l| l.get(u64::from(d.passages.start)));
+                if live && !d.passages.is_empty() {
+                    out.push(d.clone());
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Segments, passages, tombstones and bytes.
+    pub fn stats(&self) -> Result<CollectionStats> {
+        let mut segments = Vec::new();
+        for (p, e) in self.parts.iter().zip(&self.manifest.segments) {
+            let tombstone_bytes = e
+                .tombstones
+                .as_ref()
+                .and_then(|f| std::fs::metadata(self.dir.join(f)).ok())
+                .map_or(0, |m| m.len());
+            segments.push(SegmentStats {
+                name: p.name.clone(),
+                documents: p.segment.manifest().counts.documents,
+                passages: p.segment.len(),
+                live_passages: p.segment.len() - p.deleted,
+                tombstones: p.deleted,
+                sentences: p.segment.sentences(),
+                hnsw: p.segment.uses_hnsw(),
+                bytes: p.segment.bytes() + tombstone_bytes,
+            });
+        }
+        Ok(CollectionStats {
+            generation: self.generation(),
+            live_documents: self.live_documents()?.len(),
+            passages: segments.iter().map(|s| s.passages).sum(),
+            live_passages: segments.iter().map(|s| s.live_passages).sum(),
+            tombstones: segments.iter().map(|s| s.tombstones).sum(),
+            bytes: segments.iter().map(|s| s.bytes).sum(),
+            segments,
+        })
     }
 
     /// Recomputes and checks the checksums of all data files.
     pub fn verify(&self) -> Result<()> {
-        self.manifest.verify_checksums(&self.dir)
+        for p in &self.parts {
+            p.segment.manifest().verify_checksums(p.segment.dir())?;
+        }
+        Ok(())
     }
 
     /// The `k` best passages for `question` with the default (hybrid) ranking.
@@ -419,12 +586,50 @@ impl Collection {
         if opts.k == 0 {
             return Err(QueryError::ZeroK);
         }
-        if opts.mode == RankMode::DenseParagraph && self.passage_vectors.is_none() {
+        if opts.mode == RankMode::DenseParagraph && !self.manifest.passage_vectors {
             return Err(QueryError::InvalidOption(
                 "dense-paragraph ranking needs a collection built with passage vectors".into(),
             ));
         }
+        for (field, _) in &opts.filters {
+            if field.is_empty() {
+                return Err(QueryError::InvalidOption(
+                    "a filter needs a field name (field=value)".into(),
+                ));
+            }
+        }
         Ok(())
+    }
+
+    /// Per part, the passages a question may return: live ones passing every filter.
+    fn masks(&self, filters: &[(String, String)]) -> Result<Masks> {
+        let mut out = Vec::with_capacity(self.parts.len());
+        for p in &self.parts {
+            if filters.is_empty() {
+                out.push(p.live.clone());
+                continue;
+            }
+            let mut allowed = Bits::new(p.segment.len(), false);
+            for d in p.segment.docs()? {
+                if filters.iter().all(|(f, v)| d.matches(f, v)) {
+                    for i in d.passages.clone() {
+                        allowed.set(u64::from(i), true);
+                    }
+                }
+            }
+            if let Some(live) = &p.live {
+                allowed.and(live);
+            }
+            out.push(Some(Arc::new(allowed)));
+        }
+        Ok(out)
+    }
+
+    fn globalise(part: &Part, hits: Vec<DenseHit>) -> impl Iterator<Item = DenseHit> + '_ {
+        hits.into_iter().map(move |mut h| {
+            h.passage += part.base;
+            h
+        })
     }
 
     fn rank(
@@ -436,34 +641,44 @@ impl Collection {
     ) -> Result<Answer> {
         let embedded = Instant::now();
         let candidates = opts.candidates.max(opts.k);
+        let masks = self.masks(&opts.filters)?;
         let mut coverage = None;
         let ranked: Vec<Ranked> = match opts.mode {
             RankMode::DenseParagraph => {
-                let vectors = self
-                    .passage_vectors
-                    .as_ref()
-                    .map(|a| a.f32s())
-                    .transpose()?
-                    .unwrap_or(&[]);
-                dense_only(&exact_grouped(
-                    vectors,
-                    self.manifest.dim,
-                    &q,
-                    self.len(),
-                    |r| Some(r as u32),
-                    opts.k,
-                ))
+                let mut all = Vec::new();
+                for (part, mask) in self.parts.iter().zip(&masks) {
+                    let hits = part.segment.dense_by_passage(&q, opts.k, mask.as_deref())?;
+                    all.extend(Self::globalise(part, hits));
+                }
+                let mut ranked = dense_only(&crate::vectors::top(all, opts.k));
+                // Highlight each passage's best sentence; its score stays the passage's.
+                for r in &mut ranked {
+                    r.sentence = self.best_sentence(r.passage, &q)?.sentence;
+                }
+                ranked
             }
-            RankMode::SentenceToParent => dense_only(&self.dense_by_sentence(&q, opts.k, opts.ef)?),
+            RankMode::SentenceToParent => {
+                dense_only(&self.dense_by_sentence(&q, opts.k, opts.ef, &masks)?)
+            }
             RankMode::Hybrid | RankMode::Rrf => {
-                let w = if self.passage_vectors.is_some() {
+                let w = if self.manifest.passage_vectors {
                     opts.passage_weight.clamp(0.0, 1.0)
                 } else {
                     0.0
                 };
-                let dense = self.dense_by_sentence(&q, candidates, opts.ef)?;
-                let dense = self.blend_passage_vectors(dense, &q, candidates, w)?;
-                let lexical = self.bm25.search(question, candidates)?;
+                let dense = self.dense_by_sentence(&q, candidates, opts.ef, &masks)?;
+                let dense = self.blend_passage_vectors(dense, &q, candidates, w, &masks)?;
+                let parts: Vec<Bm25Part<'_>> = self
+                    .parts
+                    .iter()
+                    .zip(&masks)
+                    .map(|(p, m)| Bm25Part {
+                        index: &p.segment.bm25,
+                        base: p.base,
+                        allowed: m.clone(),
+                    })
+                    .collect();
+                let lexical = search_all(&parts, question, candidates)?;
                 coverage = Some(lexical.coverage);
                 if opts.mode == RankMode::Hybrid {
                     let dense = self.with_dense_scores(dense, &lexical.hits, &q, w)?;
@@ -501,28 +716,6 @@ impl Collection {
         })
     }
 
-    /// Index (within passage `p`) of the sentence to highlight. A question in the text is
-    /// often the closest sentence to a question, but it does not answer it, so when the
-    /// best sentence is a question the closest statement of the passage is shown instead.
-    /// The passage's score is not changed.
-    fn highlight(&self, p: &StoredPassage, best: u32, q: &[f32]) -> Option<usize> {
-        let first = p.first_sentence as usize;
-        let i = (best as usize).checked_sub(first)?;
-        if !is_question(p.sentence_text(i)?) {
-            return Some(i);
-        }
-        let dim = self.manifest.dim;
-        let vectors = self.sentence_vectors.f32s().ok()?;
-        let statement = (0..p.sentences.len())
-            .filter(|&j| p.sentence_text(j).is_some_and(|t| !is_question(t)))
-            .filter_map(|j| {
-                let row = first + j;
-                Some((j, dot(vectors.get(row * dim..(row + 1) * dim)?, q)))
-            })
-            .max_by(|a, b| a.1.total_cmp(&b.1));
-        Some(statement.map_or(i, |(j, _)| j))
-    }
-
     fn check_model(&self, engine: &Engine) -> Result<()> {
         if engine.model_id() != self.manifest.model_id {
             return Err(QueryError::ModelMismatch {
@@ -539,70 +732,38 @@ impl Collection {
         Ok(())
     }
 
-    fn parent(&self, sentence: usize) -> Option<u32> {
-        self.sentence_passage.u32_at(sentence)
-    }
-
-    /// Sentence→parent dense ranking: the `limit` best passages by their best sentence.
-    fn dense_by_sentence(&self, q: &[f32], limit: usize, ef: usize) -> Result<Vec<DenseHit>> {
-        let dim = self.manifest.dim;
-        match &self.hnsw {
-            Some(graph) => {
-                // Several sentences of one passage can crowd the neighbour list, so more
-                // sentences than passages are fetched; int8 distances are rescored exactly.
-                let vectors = self.sentence_vectors.f32s()?;
-                let fetch = (limit * 4).max(64);
-                let scored = graph
-                    .candidates(q, fetch, ef.max(fetch))?
-                    .into_iter()
-                    .filter_map(|s| {
-                        let v = vectors.get(s as usize * dim..(s as usize + 1) * dim)?;
-                        Some((s, dot(v, q)))
-                    });
-                let mut hits =
-                    crate::rank::sentences_to_parents(scored, |s| self.parent(s as usize));
-                hits.truncate(limit);
-                Ok(hits)
-            }
-            None => Ok(exact_grouped(
-                self.sentence_vectors.f32s()?,
-                dim,
-                q,
-                self.len(),
-                |row| self.parent(row),
-                limit,
-            )),
+    /// Sentence→parent dense ranking: the `limit` best passages by their best sentence,
+    /// gathered from every segment, then cut once, so the result does not depend on how
+    /// passages are spread over segments (for exactly searched segments).
+    fn dense_by_sentence(
+        &self,
+        q: &[f32],
+        limit: usize,
+        ef: usize,
+        masks: &Masks,
+    ) -> Result<Vec<DenseHit>> {
+        let mut all = Vec::new();
+        for (part, mask) in self.parts.iter().zip(masks) {
+            let hits = part
+                .segment
+                .dense_by_sentence(q, limit, ef, mask.as_deref())?;
+            all.extend(Self::globalise(part, hits));
         }
-    }
-
-    /// The sentences of passage `p`: the sentence map is sorted by passage, so its range is
-    /// found by binary search.
-    fn sentence_range(&self, p: u32) -> Range<usize> {
-        let n = self.sentence_passage.rows();
-        let lower = partition(n, |i| self.parent(i).is_some_and(|x| x < p));
-        let upper = partition(n, |i| self.parent(i).is_some_and(|x| x <= p));
-        lower..upper
+        sort_dense(&mut all);
+        all.truncate(limit);
+        Ok(all)
     }
 
     fn best_sentence(&self, p: u32, q: &[f32]) -> Result<DenseHit> {
-        let dim = self.manifest.dim;
-        let vectors = self.sentence_vectors.f32s()?;
-        let mut best = DenseHit {
-            passage: p,
-            score: f32::NEG_INFINITY,
-            sentence: None,
-        };
-        for s in self.sentence_range(p) {
-            let Some(v) = vectors.get(s * dim..(s + 1) * dim) else {
-                break;
-            };
-            let score = dot(v, q);
-            if score > best.score {
-                best.score = score;
-                best.sentence = Some(s as u32);
-            }
-        }
-        Ok(best)
+        let (part, local) = self.part_of(p)?;
+        let mut hit = part.segment.best_sentence(local, q)?;
+        hit.passage = p;
+        Ok(hit)
+    }
+
+    fn passage_cosine(&self, p: u32, q: &[f32], w: f32) -> Result<Option<f32>> {
+        let (part, local) = self.part_of(p)?;
+        part.segment.passage_cosine(local, q, w)
     }
 
     /// The dense score of passage `p`: its best sentence, blended with its own vector
@@ -615,19 +776,8 @@ impl Collection {
         Ok(hit)
     }
 
-    fn passage_cosine(&self, p: u32, q: &[f32], w: f32) -> Result<Option<f32>> {
-        let (Some(vectors), true) = (&self.passage_vectors, w > 0.0) else {
-            return Ok(None);
-        };
-        let dim = self.manifest.dim;
-        let v = vectors
-            .f32s()?
-            .get(p as usize * dim..(p as usize + 1) * dim);
-        Ok(v.map(|v| dot(v, q)))
-    }
-
     /// Re-scores sentence→parent candidates with the passage vectors (see
-    /// [`AskOptions::passage_weight`]); on exactly searched collections also adds the best
+    /// [`AskOptions::passage_weight`]); for exactly searched segments also adds the best
     /// passages by their own vector, so a passage whose sentences are individually weak but
     /// whole is strong is not missed.
     fn blend_passage_vectors(
@@ -636,25 +786,22 @@ impl Collection {
         q: &[f32],
         limit: usize,
         w: f32,
+        masks: &Masks,
     ) -> Result<Vec<DenseHit>> {
-        let Some(vectors) = self.passage_vectors.as_ref().filter(|_| w > 0.0) else {
+        if !(self.manifest.passage_vectors && w > 0.0) {
             return Ok(dense);
-        };
-        // A full scan of the passage vectors is cheap next to the sentence scan of the exact
-        // path; with the HNSW graph (large collections) it would dominate the latency, so
-        // there only the sentence candidates are re-scored.
-        let by_passage = if self.hnsw.is_some() {
-            Vec::new()
-        } else {
-            exact_grouped(
-                vectors.f32s()?,
-                self.manifest.dim,
-                q,
-                self.len(),
-                |r| Some(r as u32),
-                limit,
-            )
-        };
+        }
+        // A full scan of the passage vectors is cheap next to the sentence scan of an
+        // exactly searched segment; with an HNSW graph (large segments) it would dominate
+        // the latency, so there only the sentence candidates are re-scored.
+        let mut by_passage = Vec::new();
+        for (part, mask) in self.parts.iter().zip(masks) {
+            if !part.segment.uses_hnsw() {
+                let hits = part.segment.dense_by_passage(q, limit, mask.as_deref())?;
+                by_passage.extend(Self::globalise(part, hits));
+            }
+        }
+        let by_passage = crate::vectors::top(by_passage, limit);
         let mut seen: std::collections::HashSet<u32> = std::collections::HashSet::new();
         let mut out = Vec::with_capacity(dense.len() + by_passage.len());
         for mut hit in dense {
@@ -707,14 +854,16 @@ impl Collection {
     }
 
     fn hit(&self, rank: usize, r: Ranked, q: &[f32]) -> Result<Hit> {
-        let p = self.passages.get(r.passage)?;
-        let (highlight, highlight_range) = match r.sentence.and_then(|s| self.highlight(&p, s, q)) {
-            Some(i) => (
-                p.sentence_text(i).map(str::to_string),
-                p.sentences.get(i).cloned(),
-            ),
-            None => (None, None),
-        };
+        let (part, local) = self.part_of(r.passage)?;
+        let p = part.segment.passage(local)?;
+        let (highlight, highlight_range) =
+            match r.sentence.and_then(|s| part.segment.highlight(&p, s, q)) {
+                Some(i) => (
+                    p.sentence_text(i).map(str::to_string),
+                    p.sentences.get(i).cloned(),
+                ),
+                None => (None, None),
+            };
         Ok(Hit {
             rank,
             score: r.score,
@@ -729,25 +878,4 @@ impl Collection {
             bm25_score: r.bm25,
         })
     }
-}
-
-/// True for a sentence that asks rather than states ("Wat helpt en wat belemmert?").
-fn is_question(sentence: &str) -> bool {
-    sentence
-        .trim_end_matches(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '”' | '’' | ')'))
-        .ends_with('?')
-}
-
-/// First index in `0..n` for which `pred` is false, assuming `pred` is true then false.
-fn partition(n: usize, pred: impl Fn(usize) -> bool) -> usize {
-    let (mut lo, mut hi) = (0, n);
-    while lo < hi {
-        let mid = lo + (hi - lo) / 2;
-        if pred(mid) {
-            lo = mid + 1;
-        } else {
-            hi = mid;
-        }
-    }
-    lo
 }

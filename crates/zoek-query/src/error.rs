@@ -46,7 +46,7 @@ pub enum QueryError {
     },
     /// The collection was written by an incompatible version of zoek.
     #[error(
-        "collection format version {found} is not supported (this build reads version {supported})"
+        "collection format version {found} is not supported (this build reads version {supported}); rebuild it with `zoek index`"
     )]
     UnsupportedVersion {
         /// Version found in the manifest.
@@ -98,6 +98,22 @@ pub enum QueryError {
         /// The underlying error.
         #[source]
         source: serde_json::Error,
+    },
+    /// Another writer (in this process or another one) holds the collection's writer lock.
+    #[error(
+        "another writer is changing the collection at {dir} (lock {lock} is held); wait for it to finish"
+    )]
+    WriterLocked {
+        /// The collection directory.
+        dir: PathBuf,
+        /// The lock file.
+        lock: PathBuf,
+    },
+    /// A document id or path to delete is not in the collection; nothing was changed.
+    #[error("no document with id or path {id:?} in the collection")]
+    UnknownDocument {
+        /// The id as given.
+        id: String,
     },
     /// Invalid options.
     #[error("invalid option: {0}")]

@@ -37,6 +37,9 @@ pub struct RawDocument {
     pub id: String,
     /// The file it came from.
     pub source: PathBuf,
+    /// The file's id: its path relative to the input directory (the file name for a file
+    /// given directly). Equal to `id` except for JSON-lines records.
+    pub path: String,
     /// Extra fields of a JSON-lines record (empty for other formats).
     pub metadata: BTreeMap<String, serde_json::Value>,
     /// The document's blocks in reading order.
@@ -176,9 +179,17 @@ pub fn read_corpus(inputs: &[PathBuf]) -> Result<Corpus> {
         });
         let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
         match format {
-            Format::Text => corpus.documents.push(doc(id, &path, text_blocks(text))),
-            Format::Markdown => corpus.documents.push(doc(id, &path, markdown_blocks(text))),
-            Format::Html => corpus.documents.push(doc(id, &path, html_blocks(text))),
+            Format::Text => corpus
+                .documents
+                .push(doc(id.clone(), &id, &path, text_blocks(text))),
+            Format::Markdown => {
+                corpus
+                    .documents
+                    .push(doc(id.clone(), &id, &path, markdown_blocks(text)))
+            }
+            Format::Html => corpus
+                .documents
+                .push(doc(id.clone(), &id, &path, html_blocks(text))),
             Format::JsonLines => read_jsonl(text, &id, &path, &mut corpus),
         }
     }
@@ -193,12 +204,29 @@ fn skip(corpus: &mut Corpus, path: &Path, reason: String) {
     });
 }
 
-fn doc(id: String, source: &Path, blocks: Vec<Block>) -> RawDocument {
+fn doc(id: String, file_id: &str, source: &Path, blocks: Vec<Block>) -> RawDocument {
     RawDocument {
         id,
         source: source.to_path_buf(),
+        path: file_id.to_string(),
         metadata: BTreeMap::new(),
         blocks,
+    }
+}
+
+impl RawDocument {
+    /// SHA-256 (hex) of what the document contributes to a collection: its blocks and
+    /// metadata. Re-adding a document with the same hash is a no-op.
+    pub fn content_hash(&self) -> String {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        for b in &self.blocks {
+            h.update([matches!(b.kind, BlockKind::Heading) as u8]);
+            h.update((b.text.len() as u64).to_le_bytes());
+            h.update(b.text.as_bytes());
+        }
+        h.update(serde_json::to_vec(&self.metadata).unwrap_or_default());
+        hex(&h.finalize())
     }
 }
 
@@ -450,7 +478,7 @@ fn read_jsonl(text: &str, file_id: &str, path: &Path, corpus: &mut Corpus) {
             Some(serde_json::Value::Number(n)) => n.to_string(),
             _ => format!("{file_id}:{}", lineno + 1),
         };
-        let mut d = doc(id, path, text_blocks(&body));
+        let mut d = doc(id, file_id, path, text_blocks(&body));
         d.metadata = record.rest;
         corpus.documents.push(d);
     }

@@ -78,19 +78,25 @@ pub mod clean;
 pub mod collection;
 pub mod embedder;
 pub mod error;
+pub mod index_segment;
 pub mod ingest;
 pub mod manifest;
 pub mod rank;
 pub mod segment;
 pub mod store;
+pub mod tombstones;
 pub mod vectors;
+pub mod writer;
 
 pub use build::{BuildOptions, BuildStats, Progress, ProgressFn, Stage, TokenCounting};
 pub use collection::{
-    Answer, AskOptions, Collection, DEFAULT_MAX_QUESTION_BYTES, Engine, Hit, RankMode, Timings,
+    Answer, AskOptions, Collection, CollectionStats, DEFAULT_MAX_QUESTION_BYTES, Engine, Hit,
+    RankMode, SegmentStats, Timings,
 };
 pub use embedder::{HashEmbedder, TextEmbedder};
 pub use error::{QueryError, Result};
-pub use manifest::Manifest;
+pub use manifest::{CollectionManifest, SegmentEntry, SegmentManifest};
+pub use store::DocEntry;
 pub use tantivy::tokenizer::Language;
+pub use writer::{AddStats, CollectionWriter, MergePolicy, MergeStats};
 pub use zoek_index::HnswParams;

@@ -1,6 +1,9 @@
-//! The collection manifest: what was built, with which model and settings, and which files
-//! belong to it. It is written last and swapped in atomically, so a collection directory
-//! always describes one complete build.
+//! The manifests. A collection directory holds `manifest.json` ([`CollectionManifest`]):
+//! its model and settings, its segments in order and each segment's current tombstone file.
+//! It is replaced atomically (temporary file, fsync, rename, directory fsync), so a reader
+//! always sees one committed state. Each segment directory holds `segment.json`
+//! ([`SegmentManifest`]): what was built into it, with which model and settings, and every
+//! data file with its size and checksum. Segment files never change once committed.
 
 use std::path::{Path, PathBuf};
 
@@ -12,10 +15,17 @@ use crate::ingest::{InputFile, SkippedFile};
 
 /// File name of the manifest in a collection directory.
 pub const MANIFEST_FILE: &str = "manifest.json";
-/// Value of [`Manifest::format`].
+/// Value of [`CollectionManifest::format`].
 pub const FORMAT_NAME: &str = "zoek-collection";
-/// The collection format version this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The collection format version this build writes and reads. Version 1 was a single build
+/// in the collection directory; it is refused with a message to rebuild.
+pub const FORMAT_VERSION: u32 = 2;
+/// File name of the manifest in a segment directory.
+pub const SEGMENT_FILE: &str = "segment.json";
+/// Value of [`SegmentManifest::format`].
+pub const SEGMENT_FORMAT_NAME: &str = "zoek-segment";
+/// The segment format version this build writes and reads.
+pub const SEGMENT_FORMAT_VERSION: u32 = 1;
 
 /// How passages were cut.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -71,14 +81,16 @@ pub struct DataFiles {
     pub hnsw: Option<String>,
     /// Tantivy BM25 index directory.
     pub bm25: String,
+    /// Document table: one [`DocEntry`](crate::store::DocEntry) a line.
+    pub doc_table: String,
 }
 
-/// The manifest of a collection.
+/// The manifest of one segment (`segment.json` in its directory).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Manifest {
-    /// Always [`FORMAT_NAME`].
+pub struct SegmentManifest {
+    /// Always [`SEGMENT_FORMAT_NAME`].
     pub format: String,
-    /// Collection format version.
+    /// Segment format version.
     pub format_version: u32,
     /// Unique name of this build; prefixes its data files.
     pub generation: String,
@@ -104,48 +116,161 @@ pub struct Manifest {
     pub created_unix: u64,
 }
 
-impl Manifest {
-    /// Reads and validates the manifest of the collection in `dir`.
-    pub fn read(dir: &Path) -> Result<Self> {
-        if !dir.is_dir() {
+/// Reads `dir/file` as JSON of format `format`, version `version`.
+fn read_versioned(dir: &Path, file: &str, format: &str, version: u32) -> Result<serde_json::Value> {
+    if !dir.is_dir() {
+        return Err(QueryError::MissingCollection {
+            dir: dir.to_path_buf(),
+            reason: "directory does not exist".into(),
+        });
+    }
+    let path = dir.join(file);
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(QueryError::MissingCollection {
                 dir: dir.to_path_buf(),
-                reason: "directory does not exist".into(),
+                reason: format!("no {file}"),
             });
         }
+        Err(e) => return Err(io_err(&path)(e)),
+    };
+    let value: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|e| QueryError::Corrupt {
+            path: path.clone(),
+            reason: format!("not valid JSON: {e}"),
+        })?;
+    if value.get("format").and_then(|f| f.as_str()) != Some(format) {
+        return Err(QueryError::Corrupt {
+            path,
+            reason: format!("not a {format} manifest"),
+        });
+    }
+    let found = value
+        .get("format_version")
+        .and_then(|v| v.as_u64())
+        .unwrap_or(0);
+    if found != u64::from(version) {
+        return Err(QueryError::UnsupportedVersion {
+            found: u32::try_from(found).unwrap_or(u32::MAX),
+            supported: version,
+        });
+    }
+    Ok(value)
+}
+
+fn inside(name: &str) -> bool {
+    !name.is_empty()
+        && Path::new(name)
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)))
+}
+
+/// One segment as listed in the collection manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SegmentEntry {
+    /// Directory name of the segment (`seg-000007`).
+    pub name: String,
+    /// Documents written into it.
+    pub documents: usize,
+    /// Passages written into it (live and deleted).
+    pub passages: usize,
+    /// Sentences written into it.
+    pub sentences: usize,
+    /// Deleted passages.
+    pub deleted: usize,
+    /// The current tombstone file, relative to the collection directory, if any passage is
+    /// deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tombstones: Option<String>,
+    /// Whether it has an HNSW graph (otherwise it is scanned exactly).
+    pub hnsw: bool,
+}
+
+/// The manifest of a collection (`manifest.json`): settings shared by every segment and the
+/// segments of the current commit, in order. Passage ids of a snapshot are assigned in this
+/// order (the first segment's passages first), and merges keep it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CollectionManifest {
+    /// Always [`FORMAT_NAME`].
+    pub format: String,
+    /// Collection format version, [`FORMAT_VERSION`].
+    pub format_version: u32,
+    /// Commit number; every commit increments it.
+    pub generation: u64,
+    /// Number for the next segment directory.
+    pub next_segment: u64,
+    /// Fingerprint of the embedding model.
+    pub model_id: String,
+    /// Vector dimension.
+    pub dim: usize,
+    /// Corpus language for BM25 stemming and stop words.
+    pub language: Language,
+    /// Chunking settings, used for every segment.
+    pub chunking: ChunkingSettings,
+    /// Whether passages also get their own vector.
+    pub passage_vectors: bool,
+    /// The segments, in order.
+    pub segments: Vec<SegmentEntry>,
+    /// Commit time, seconds since the Unix epoch.
+    pub committed_unix: u64,
+}
+
+impl CollectionManifest {
+    /// Reads and validates the manifest of the collection in `dir`.
+    ///
+    /// Errors: [`QueryError::MissingCollection`], [`QueryError::Corrupt`],
+    /// [`QueryError::UnsupportedVersion`] (a version 1 collection must be rebuilt).
+    pub fn read(dir: &Path) -> Result<Self> {
         let path = dir.join(MANIFEST_FILE);
-        let bytes = match std::fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(QueryError::MissingCollection {
-                    dir: dir.to_path_buf(),
-                    reason: format!("no {MANIFEST_FILE}"),
-                });
-            }
-            Err(e) => return Err(io_err(&path)(e)),
-        };
-        let value: serde_json::Value =
-            serde_json::from_slice(&bytes).map_err(|e| QueryError::Corrupt {
+        let value = read_versioned(dir, MANIFEST_FILE, FORMAT_NAME, FORMAT_VERSION)?;
+        let manifest: CollectionManifest =
+            serde_json::from_value(value).map_err(|e| QueryError::Corrupt {
                 path: path.clone(),
-                reason: format!("not valid JSON: {e}"),
+                reason: e.to_string(),
             })?;
-        if value.get("format").and_then(|f| f.as_str()) != Some(FORMAT_NAME) {
-            return Err(QueryError::Corrupt {
-                path,
-                reason: format!("not a {FORMAT_NAME} manifest"),
-            });
+        for s in &manifest.segments {
+            let names = std::iter::once(&s.name).chain(s.tombstones.as_ref());
+            for name in names {
+                if !inside(name) {
+                    return Err(QueryError::Corrupt {
+                        path: path.clone(),
+                        reason: format!("name {name:?} leaves the collection directory"),
+                    });
+                }
+            }
         }
-        let version = value
-            .get("format_version")
-            .and_then(|v| v.as_u64())
-            .unwrap_or(0);
-        if version != u64::from(FORMAT_VERSION) {
-            return Err(QueryError::UnsupportedVersion {
-                found: u32::try_from(version).unwrap_or(u32::MAX),
-                supported: FORMAT_VERSION,
-            });
-        }
-        let manifest: Manifest =
+        Ok(manifest)
+    }
+
+    /// Writes the manifest atomically into `dir`: temporary file, fsync, rename, directory
+    /// fsync. This is the commit point of every change.
+    pub fn write(&self, dir: &Path) -> Result<()> {
+        let path = dir.join(MANIFEST_FILE);
+        let json = serde_json::to_vec_pretty(self).map_err(|source| QueryError::Json {
+            path: path.clone(),
+            source,
+        })?;
+        crate::store::write_atomic(&path, |w| w.write_all(&json))
+    }
+
+    /// Live passages over all segments.
+    pub fn live_passages(&self) -> usize {
+        self.segments.iter().map(|s| s.passages - s.deleted).sum()
+    }
+}
+
+impl SegmentManifest {
+    /// Reads and validates the manifest of the segment in `dir`.
+    pub fn read(dir: &Path) -> Result<Self> {
+        let path = dir.join(SEGMENT_FILE);
+        let value = read_versioned(
+            dir,
+            SEGMENT_FILE,
+            SEGMENT_FORMAT_NAME,
+            SEGMENT_FORMAT_VERSION,
+        )?;
+        let manifest: SegmentManifest =
             serde_json::from_value(value).map_err(|e| QueryError::Corrupt {
                 path: path.clone(),
                 reason: e.to_string(),
@@ -166,16 +291,14 @@ impl Manifest {
             &d.sentence_passages,
             &d.sentence_vectors,
             &d.bm25,
+            &d.doc_table,
         ]
         .into_iter()
         .chain(d.passage_vectors.as_ref())
         .chain(d.hnsw.as_ref())
         .chain(self.files.iter().map(|f| &f.name));
         for name in names {
-            let inside = Path::new(name)
-                .components()
-                .all(|c| matches!(c, std::path::Component::Normal(_)));
-            if !inside || name.is_empty() {
+            if !inside(name) {
                 return Err(QueryError::Corrupt {
                     path: manifest_path.to_path_buf(),
                     reason: format!("data file name {name:?} leaves the collection directory"),

@@ -25,6 +25,8 @@ pub const MAGIC_SENTENCES: &[u8; 8] = b"ZQSENT\0\x01";
 pub const MAGIC_VECTORS: &[u8; 8] = b"ZQVECS\0\x01";
 /// Magic of the passage offset file (`u64` rows of width 1, count + 1 offsets).
 pub const MAGIC_OFFSETS: &[u8; 8] = b"ZQOFFS\0\x01";
+/// Magic of a tombstone file (sorted deleted passage ids of one segment, `u32`).
+pub const MAGIC_TOMBSTONES: &[u8; 8] = b"ZQDELS\0\x01";
 
 /// Writes `path` atomically: the content goes to a temporary file in the same directory,
 /// is flushed and fsynced, then renamed over `path`.
@@ -211,6 +213,118 @@ pub struct StoredDocument {
     pub metadata: std::collections::BTreeMap<String, serde_json::Value>,
     /// Cleaned text; passage byte ranges point into it.
     pub text: String,
+}
+
+/// One document of a segment as listed in its document table (`docs.idx.jsonl`): what
+/// deleting, updating and filtering need, without the text.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DocEntry {
+    /// Document id (unique in a collection).
+    pub id: String,
+    /// Id of the file it came from (relative path; equal to `id` except for JSON lines).
+    pub path: String,
+    /// Content hash (see `RawDocument::content_hash`).
+    pub sha256: String,
+    /// Its passages, as segment-local ids.
+    pub passages: Range<u32>,
+    /// Extra JSON-lines fields, for filters.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub metadata: std::collections::BTreeMap<String, serde_json::Value>,
+}
+
+impl DocEntry {
+    /// Whether the document passes a filter: `path` matches as a prefix of
+    /// [`DocEntry::path`], `id` exactly, any other field an equal metadata value (strings as
+    /// they are, numbers and booleans as written in JSON).
+    pub fn matches(&self, field: &str, value: &str) -> bool {
+        match field {
+            "path" => self.path.starts_with(value),
+            "id" => self.id == value,
+            _ => match self.metadata.get(field) {
+                Some(serde_json::Value::String(s)) => s == value,
+                Some(serde_json::Value::Null) | None => false,
+                Some(other) => {
+                    // Numbers and booleans compare as written in JSON (`2005`, `true`).
+                    let written = other.to_string();
+                    written == value
+                }
+            },
+        }
+    }
+}
+
+/// Fsyncs every file under `path` and every directory (bottom up), so a segment written
+/// by tools that do not sync (tantivy) is durable before the manifest names it.
+pub fn sync_tree(path: &Path) -> Result<()> {
+    let meta = std::fs::metadata(path).map_err(io_err(path))?;
+    if meta.is_dir() {
+        for entry in std::fs::read_dir(path).map_err(io_err(path))? {
+            let entry = entry.map_err(io_err(path))?;
+            sync_tree(&entry.path())?;
+        }
+        sync_dir(path)
+    } else {
+        File::open(path)
+            .and_then(|f| f.sync_all())
+            .map_err(io_err(path))
+    }
+}
+
+/// A set of passage ids as bits: the live (or allowed) passages of one segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bits {
+    words: Vec<u64>,
+    len: usize,
+}
+
+impl Bits {
+    /// `len` bits, all set to `value`.
+    pub fn new(len: usize, value: bool) -> Self {
+        let fill = if value { u64::MAX } else { 0 };
+        Self {
+            words: vec![fill; len.div_ceil(64)],
+            len,
+        }
+    }
+
+    /// Number of bits.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True if there are no bits.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Bit `i` (false out of range).
+    pub fn get(&self, i: u64) -> bool {
+        (i as usize) < self.len && self.words[(i / 64) as usize] >> (i % 64) & 1 == 1
+    }
+
+    /// Sets bit `i` to `value` (ignored out of range).
+    pub fn set(&mut self, i: u64, value: bool) {
+        if (i as usize) < self.len {
+            let w = &mut self.words[(i / 64) as usize];
+            if value {
+                *w |= 1 << (i % 64);
+            } else {
+                *w &= !(1 << (i % 64));
+            }
+        }
+    }
+
+    /// Bits set in both.
+    pub fn and(&mut self, other: &Bits) {
+        for (a, b) in self.words.iter_mut().zip(&other.words) {
+            *a &= b;
+        }
+    }
+
+    /// Number of set bits.
+    pub fn count(&self) -> usize {
+        (0..self.len).filter(|&i| self.get(i as u64)).count()
+    }
 }
 
 /// A passage as stored in `passages.jsonl`.

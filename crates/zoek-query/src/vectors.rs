@@ -102,6 +102,25 @@ impl SentenceGraph {
             .collect())
     }
 
+    /// Like [`SentenceGraph::candidates`], among the sentences `filter` keeps; `zoek-index`
+    /// falls back to an exact scan of the kept ones when the filter is selective.
+    pub(crate) fn candidates_filtered(
+        &self,
+        q: &[f32],
+        k: usize,
+        ef: usize,
+        filter: zoek_index::IdFilter<'_>,
+    ) -> Result<Vec<u32>> {
+        let hits = self
+            .index
+            .search_filtered(q, k, ef.max(k), filter)
+            .map_err(|e| QueryError::Index(e.to_string()))?;
+        Ok(hits
+            .into_iter()
+            .filter_map(|n| u32::try_from(n.id).ok())
+            .collect())
+    }
+
     /// Number of vectors in the graph.
     pub(crate) fn len(&self) -> usize {
         self.index.len()

@@ -65,7 +65,10 @@ fn build_open_ask_round_trip() {
 #[test]
 fn byte_ranges_point_into_the_cleaned_document() {
     let (dir, engine, collection) = built();
-    let docs_file = dir.path().join(&collection.manifest().data.documents);
+    assert_eq!(collection.manifest().segments.len(), 1);
+    let segment = collection.segments().next().unwrap();
+    assert!(segment.dir().starts_with(dir.path()));
+    let docs_file = segment.dir().join(&segment.manifest().data.documents);
     let docs: Vec<serde_json::Value> = std::fs::read_to_string(docs_file)
         .unwrap()
         .lines()
@@ -178,20 +181,46 @@ fn missing_and_corrupt_collections_are_typed_errors() {
     ));
     std::fs::write(
         &manifest,
-        original.replace("\"format_version\": 1", "\"format_version\": 99"),
+        original.replace("\"format_version\": 2", "\"format_version\": 99"),
     )
     .unwrap();
     assert!(matches!(
         Collection::open(dir.path()),
         Err(QueryError::UnsupportedVersion {
             found: 99,
-            supported: 1
+            supported: 2
         })
     ));
-    let escaped = original.replacen(
+    // A version 1 collection (one build in the directory) must be rebuilt.
+    std::fs::write(
+        &manifest,
+        original.replace("\"format_version\": 2", "\"format_version\": 1"),
+    )
+    .unwrap();
+    let err = Collection::open(dir.path()).unwrap_err();
+    assert!(
+        err.to_string().contains("rebuild it with `zoek index`"),
+        "{err}"
+    );
+    let parsed: serde_json::Value = serde_json::from_str(&original).unwrap();
+    let segment = parsed["segments"][0]["name"].as_str().unwrap().to_string();
+    std::fs::write(
+        &manifest,
+        original.replace(&format!("\"{segment}\""), "\"../../etc\""),
+    )
+    .unwrap();
+    let err = Collection::open(dir.path()).unwrap_err();
+    assert!(
+        err.to_string().contains("leaves the collection directory"),
+        "{err}"
+    );
+    std::fs::write(&manifest, &original).unwrap();
+    let segment_manifest = dir.path().join(&segment).join("segment.json");
+    let seg_original = std::fs::read_to_string(&segment_manifest).unwrap();
+    let escaped = seg_original.replacen(
         &format!(
             "\"documents\": \"{}",
-            original
+            seg_original
                 .split("\"documents\": \"")
                 .nth(1)
                 .unwrap()
@@ -202,18 +231,20 @@ fn missing_and_corrupt_collections_are_typed_errors() {
         "\"documents\": \"../../etc/passwd",
         1,
     );
-    assert_ne!(escaped, original);
-    std::fs::write(&manifest, escaped).unwrap();
+    assert_ne!(escaped, seg_original);
+    std::fs::write(&segment_manifest, escaped).unwrap();
     let err = Collection::open(dir.path()).unwrap_err();
     assert!(
         err.to_string().contains("leaves the collection directory"),
         "{err}"
     );
-    std::fs::write(&manifest, &original).unwrap();
-    let parsed: serde_json::Value = serde_json::from_str(&original).unwrap();
+    std::fs::write(&segment_manifest, &seg_original).unwrap();
+    Collection::open(dir.path()).unwrap();
+    let seg_parsed: serde_json::Value = serde_json::from_str(&seg_original).unwrap();
     let vectors = dir
         .path()
-        .join(parsed["data"]["sentence_vectors"].as_str().unwrap());
+        .join(&segment)
+        .join(seg_parsed["data"]["sentence_vectors"].as_str().unwrap());
     let mut bytes = std::fs::read(&vectors).unwrap();
     bytes.truncate(bytes.len() - 4);
     std::fs::write(&vectors, bytes).unwrap();
@@ -251,11 +282,8 @@ fn rebuilding_replaces_the_collection_and_removes_old_files() {
     let input = tempfile::tempdir().unwrap();
     std::fs::write(input.path().join("a.txt"), "Eerste versie van de tekst.").unwrap();
     engine.build(&[input.path()], out.path(), &opts()).unwrap();
-    let first = Collection::open(out.path())
-        .unwrap()
-        .manifest()
-        .generation
-        .clone();
+    let first = Collection::open(out.path()).unwrap();
+    let first_segment = first.manifest().segments[0].name.clone();
     std::fs::write(
         input.path().join("a.txt"),
         "Tweede versie. Met twee zinnen.",
@@ -263,14 +291,14 @@ fn rebuilding_replaces_the_collection_and_removes_old_files() {
     .unwrap();
     engine.build(&[input.path()], out.path(), &opts()).unwrap();
     let collection = Collection::open(out.path()).unwrap();
-    assert_ne!(collection.manifest().generation, first);
-    assert_eq!(collection.manifest().counts.sentences, 2);
-    let leftovers: Vec<_> = std::fs::read_dir(out.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with(&first))
-        .collect();
-    assert!(leftovers.is_empty(), "{leftovers:?}");
+    assert!(collection.generation() > first.generation());
+    assert_eq!(collection.manifest().segments.len(), 1);
+    assert_ne!(collection.manifest().segments[0].name, first_segment);
+    assert_eq!(collection.manifest().segments[0].sentences, 2);
+    assert!(!out.path().join(&first_segment).exists());
+    // The old snapshot keeps answering from its (now unlinked) files.
+    let old = first.ask(&engine, "eerste versie", 1).unwrap();
+    assert_eq!(old.hits[0].text, "Eerste versie van de tekst.");
     let answer = collection.ask(&engine, "twee zinnen", 1).unwrap();
     assert_eq!(
         answer.hits[0].highlight.as_deref(),
