@@ -10,7 +10,8 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use zoek::embed::Embedder;
 use zoek::query::{
-    AskOptions, BuildOptions, Collection, Engine, Progress, ProgressFn, RankMode, Stage,
+    AskOptions, BuildOptions, Collection, CollectionWriter, Engine, Progress, ProgressFn, RankMode,
+    Stage,
 };
 
 #[derive(Parser)]
@@ -56,6 +57,44 @@ enum Command {
         #[arg(long, default_value_t = 256)]
         max_tokens: usize,
     },
+    /// Add files and directories to a collection (created if absent): new and changed
+    /// documents go into a new segment, unchanged ones are skipped.
+    Add {
+        /// Collection directory.
+        #[arg(long)]
+        index: PathBuf,
+        /// Files or directories to add.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Maximum passage length in tokens (only when the collection is created).
+        #[arg(long, default_value_t = 256)]
+        max_tokens: usize,
+    },
+    /// Delete documents by id (the path relative to the indexed directory, or a JSON-lines
+    /// record's id) or every document of a file by its path.
+    Delete {
+        /// Collection directory.
+        #[arg(long)]
+        index: PathBuf,
+        /// Document ids or file paths.
+        #[arg(required = true)]
+        ids: Vec<String>,
+    },
+    /// Merge all segments into one, dropping deleted passages.
+    Compact {
+        /// Collection directory.
+        #[arg(long)]
+        index: PathBuf,
+    },
+    /// Show segments, passages, tombstones and bytes.
+    Stats {
+        /// Collection directory.
+        #[arg(long)]
+        index: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Ask a question; without --index, over the example corpus shipped with zoek.
     Ask {
         /// Collection directory built with `zoek index`.
@@ -70,6 +109,11 @@ enum Command {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+        /// Only passages of documents with this metadata, as field=value (repeatable; all
+        /// must hold). `path=PREFIX` matches the file path as a prefix, `id=ID` the id, any
+        /// other field a JSON-lines field.
+        #[arg(long = "filter", value_name = "FIELD=VALUE")]
+        filters: Vec<String>,
         /// The question.
         #[arg(required = true, num_args = 1..)]
         question: Vec<String>,
@@ -163,14 +207,130 @@ fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
+        Command::Add {
+            index,
+            paths,
+            max_tokens,
+        } => {
+            let engine = Engine::from_model_dir(model_dir(&cli.model))?;
+            let (progress, bar) = progress_bar(cli.quiet);
+            let opts = BuildOptions {
+                max_tokens,
+                progress,
+                ..BuildOptions::default()
+            };
+            let result = CollectionWriter::open(&index, &engine, &opts).and_then(|mut w| {
+                let stats = w.add(&paths)?;
+                let generation = w.commit()?;
+                Ok((stats, generation))
+            });
+            if let Some(bar) = bar {
+                bar.finish_and_clear();
+            }
+            let (stats, generation) =
+                result.with_context(|| format!("adding to {}", index.display()))?;
+            for s in &stats.skipped {
+                eprintln!("zoek: skipped {s:?}");
+            }
+            println!(
+                "added {}, updated {}, unchanged {}, removed {} documents; {} passages{} (generation {generation})",
+                stats.added,
+                stats.updated,
+                stats.unchanged,
+                stats.removed,
+                stats.passages,
+                stats
+                    .segment
+                    .as_deref()
+                    .map(|s| format!(" into {s}"))
+                    .unwrap_or_default(),
+            );
+            Ok(())
+        }
+        Command::Delete { index, ids } => {
+            let mut writer = CollectionWriter::open_without_model(&index, &BuildOptions::default())
+                .with_context(|| format!("opening the collection {}", index.display()))?;
+            let deleted = writer.delete(&ids)?;
+            let generation = writer.commit()?;
+            println!("deleted {deleted} documents (generation {generation})");
+            Ok(())
+        }
+        Command::Compact { index } => {
+            let (progress, bar) = progress_bar(cli.quiet);
+            let opts = BuildOptions {
+                progress,
+                ..BuildOptions::default()
+            };
+            let result =
+                CollectionWriter::open_without_model(&index, &opts).and_then(|mut w| w.compact());
+            if let Some(bar) = bar {
+                bar.finish_and_clear();
+            }
+            match result.with_context(|| format!("compacting {}", index.display()))? {
+                Some(m) => println!(
+                    "merged {} segments into {}: {} passages, {} deleted passages reclaimed (generation {})",
+                    m.merged.len(),
+                    m.into.as_deref().unwrap_or("nothing (no live passage)"),
+                    m.passages,
+                    m.reclaimed_passages,
+                    m.generation
+                ),
+                None => println!("nothing to compact: one segment without deletions"),
+            }
+            Ok(())
+        }
+        Command::Stats { index, json } => {
+            let collection = Collection::open(&index)
+                .with_context(|| format!("opening the collection {}", index.display()))?;
+            let stats = collection.stats()?;
+            if json {
+                println!("{}", serde_json::to_string(&stats)?);
+            } else {
+                println!(
+                    "{}: generation {}, {} segments, {} live documents, {} passages ({} live, {} tombstones), {} bytes",
+                    index.display(),
+                    stats.generation,
+                    stats.segments.len(),
+                    stats.live_documents,
+                    stats.passages,
+                    stats.live_passages,
+                    stats.tombstones,
+                    stats.bytes
+                );
+                for s in &stats.segments {
+                    println!(
+                        "  {}: {} documents, {} passages ({} live, {} tombstones), {} sentences{}, {} bytes",
+                        s.name,
+                        s.documents,
+                        s.passages,
+                        s.live_passages,
+                        s.tombstones,
+                        s.sentences,
+                        if s.hnsw { " (HNSW)" } else { "" },
+                        s.bytes
+                    );
+                }
+            }
+            Ok(())
+        }
         Command::Ask {
             index,
             k,
             mode,
             json,
+            filters,
             question,
         } => {
             let question = question.join(" ");
+            let filters = filters
+                .iter()
+                .map(|f| match f.split_once('=') {
+                    Some((field, value)) if !field.trim().is_empty() => {
+                        Ok((field.trim().to_string(), value.to_string()))
+                    }
+                    _ => bail!("--filter {f:?} is not FIELD=VALUE"),
+                })
+                .collect::<Result<Vec<_>>>()?;
             let mode = match mode.as_str() {
                 "hybrid" => RankMode::Hybrid,
                 "dense" => RankMode::SentenceToParent,
@@ -200,6 +360,7 @@ fn run(cli: Cli) -> Result<()> {
             let opts = AskOptions {
                 k,
                 mode,
+                filters,
                 ..AskOptions::default()
             };
             let answer = collection.ask_with(&engine, &question, &opts)?;

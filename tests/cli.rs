@@ -246,3 +246,141 @@ fn empty_corpus_fails_cleanly() {
     );
     assert!(zoek::Collection::open(&out).is_err());
 }
+
+#[test]
+fn add_delete_compact_stats_and_filters() {
+    if model_dir().is_none() {
+        return;
+    }
+    let cache = tempfile::tempdir().unwrap();
+    let docs = cache.path().join("docs");
+    let more = cache.path().join("more");
+    std::fs::create_dir(&docs).unwrap();
+    std::fs::create_dir(&more).unwrap();
+    std::fs::write(
+        docs.join("samenwerking.txt"),
+        "Samenwerking\n\nDe zorgcoöperatie en de zorgorganisatie werken samen aan goede zorg in het dorp.\n",
+    )
+    .unwrap();
+    let records = [
+        ("r1", "vogel", "De kwartel broedt in het gras en eet zaden."),
+        (
+            "r2",
+            "zoogdier",
+            "De vos jaagt 's nachts op muizen in het veld.",
+        ),
+        ("r3", "vogel", "De fazant leeft aan de rand van het bos."),
+    ];
+    let lines: String = records
+        .iter()
+        .map(|(id, soort, text)| {
+            format!(
+                "{}\n",
+                serde_json::json!({"id": id, "soort": soort, "text": text})
+            )
+        })
+        .collect();
+    std::fs::write(docs.join("dieren.jsonl"), lines).unwrap();
+    std::fs::write(
+        more.join("bibliotheek.txt"),
+        "De bibliotheek\n\nDe bibliotheek in het dorp is op zaterdag open en leent boeken uit.\n",
+    )
+    .unwrap();
+    let idx = cache.path().join("idx");
+    let idx_s = idx.to_str().unwrap();
+    let run = |args: &[&str]| {
+        let o = zoek(cache.path(), args);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let stats = |run: &dyn Fn(&[&str]) -> String| -> serde_json::Value {
+        serde_json::from_str(&run(&["stats", "--index", idx_s, "--json"])).unwrap()
+    };
+    let out = run(&["add", "--quiet", "--index", idx_s, docs.to_str().unwrap()]);
+    assert!(out.contains("added 4"), "{out}");
+    let s = stats(&run);
+    assert_eq!(s["segments"].as_array().unwrap().len(), 1);
+    assert_eq!(s["live_documents"], 4);
+    let generation = s["generation"].clone();
+    // Unchanged: no new segment, no new generation.
+    let out = run(&["add", "--quiet", "--index", idx_s, docs.to_str().unwrap()]);
+    assert!(out.contains("unchanged 4"), "{out}");
+    assert_eq!(stats(&run)["generation"], generation);
+    run(&["add", "--quiet", "--index", idx_s, more.to_str().unwrap()]);
+    assert_eq!(stats(&run)["segments"].as_array().unwrap().len(), 2);
+    let text = run(&["stats", "--index", idx_s]);
+    assert!(
+        text.contains("2 segments") && text.contains("seg-"),
+        "{text}"
+    );
+
+    let ask = |filters: &[&str], question: &str| -> Vec<String> {
+        let mut args = vec!["ask", "--quiet", "--json", "-k", "5", "--index", idx_s];
+        for f in filters {
+            args.extend(["--filter", f]);
+        }
+        args.push(question);
+        let v: serde_json::Value = serde_json::from_str(&run(&args)).unwrap();
+        v["hits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["doc"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let mut birds = ask(&["soort=vogel"], "welke dieren leven in het bos?");
+    birds.sort();
+    assert_eq!(birds, ["r1", "r3"]);
+    assert_eq!(
+        ask(&["path=bibliotheek"], "wanneer is de bibliotheek open?"),
+        ["bibliotheek.txt"]
+    );
+    assert_eq!(
+        ask(&[], "wanneer is de bibliotheek open?")[0],
+        "bibliotheek.txt"
+    );
+    assert_clean_failure(
+        &zoek(
+            cache.path(),
+            &["ask", "--index", idx_s, "--filter", "soort", "vraag"],
+        ),
+        "FIELD=VALUE",
+    );
+
+    // Unknown ids change nothing; known ones are never returned again.
+    let before = stats(&run);
+    assert_clean_failure(
+        &zoek(cache.path(), &["delete", "--index", idx_s, "r2", "nope"]),
+        "nope",
+    );
+    assert_eq!(stats(&run), before);
+    let out = run(&["delete", "--index", idx_s, "bibliotheek.txt", "r2"]);
+    assert!(out.contains("deleted 2"), "{out}");
+    assert!(!ask(&[], "wanneer is de bibliotheek open?").contains(&"bibliotheek.txt".to_string()));
+    let s = stats(&run);
+    assert_eq!(s["live_documents"], 3);
+    assert!(s["tombstones"].as_u64().unwrap() > 0);
+    // The segment that held only the deleted file is dropped at once.
+    assert_eq!(s["segments"].as_array().unwrap().len(), 1);
+
+    // A second writer is refused with a clear message.
+    {
+        let _writer =
+            zoek::query::CollectionWriter::open_without_model(&idx, &zoek::BuildOptions::default())
+                .unwrap();
+        assert_clean_failure(
+            &zoek(cache.path(), &["delete", "--index", idx_s, "r1"]),
+            "another writer",
+        );
+    }
+
+    let out = run(&["compact", "--quiet", "--index", idx_s]);
+    assert!(out.contains("merged 1 segments"), "{out}");
+    let s = stats(&run);
+    assert_eq!(s["segments"].as_array().unwrap().len(), 1);
+    assert_eq!(s["tombstones"], 0);
+    assert!(s["bytes"].as_u64().unwrap() < before["bytes"].as_u64().unwrap());
+    let mut birds = ask(&["soort=vogel"], "welke dieren leven in het bos?");
+    birds.sort();
+    assert_eq!(birds, ["r1", "r3"]);
+}

@@ -209,6 +209,19 @@ impl CollectionWriter {
         Ok(writer)
     }
 
+    /// Opens an existing collection for deleting and merging only, without loading a model
+    /// (merges copy vectors; they never embed). [`CollectionWriter::add`] then fails with
+    /// [`QueryError::InvalidOption`]. Errors as [`CollectionWriter::open`], and
+    /// [`QueryError::MissingCollection`] when there is no collection in `dir`.
+    pub fn open_without_model(dir: impl AsRef<Path>, opts: &BuildOptions) -> Result<Self> {
+        let manifest = CollectionManifest::read(dir.as_ref())?;
+        let engine = Engine::new(NoModel {
+            model_id: manifest.model_id,
+            dim: manifest.dim,
+        });
+        Self::open(dir, &engine, opts)
+    }
+
     /// Opens `dir` for a full rebuild: whatever collection is there (of any version) is
     /// replaced by what is added before the next commit.
     pub(crate) fn create_replacing(
@@ -765,6 +778,42 @@ impl CollectionWriter {
         self.publish(generation, entries)?;
         stats.generation = generation;
         Ok(Some(stats))
+    }
+}
+
+/// Stands in for the model of a writer that only deletes and merges.
+struct NoModel {
+    model_id: String,
+    dim: usize,
+}
+
+impl NoModel {
+    fn refuse<T>(&self) -> Result<T> {
+        Err(QueryError::InvalidOption(
+            "this writer was opened without a model; adding documents needs one".into(),
+        ))
+    }
+}
+
+impl crate::TextEmbedder for NoModel {
+    fn model_id(&self) -> &str {
+        &self.model_id
+    }
+
+    fn dim(&self) -> usize {
+        self.dim
+    }
+
+    fn embed_query(&self, _text: &str) -> Result<Vec<f32>> {
+        self.refuse()
+    }
+
+    fn embed_passages(&self, _texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+        self.refuse()
+    }
+
+    fn count_tokens(&self, _text: &str) -> Result<usize> {
+        self.refuse()
     }
 }
 
