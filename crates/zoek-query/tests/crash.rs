@@ -50,7 +50,7 @@ fn apply_step(writer: &mut CollectionWriter, input: &Path, s: usize) {
     if s >= 2 {
         writer.add(&[write_doc(input, s - 1, 2)]).unwrap();
     }
-    if s % 3 == 0 {
+    if s.is_multiple_of(3) {
         writer.delete(&[name(s - 2)]).unwrap();
     }
 }
@@ -63,7 +63,7 @@ fn expected(i: usize) -> BTreeMap<String, u32> {
         if s >= 2 {
             m.insert(name(s - 1), 2);
         }
-        if s % 3 == 0 {
+        if s.is_multiple_of(3) {
             m.remove(&name(s - 2));
         }
     }
@@ -157,7 +157,7 @@ fn crash_child() {
         println!("crash-child begin {s}");
         writer.commit().unwrap();
         println!("crash-child end {s}");
-        if s % 4 == 0 {
+        if s.is_multiple_of(4) {
             println!("crash-child begin {s}");
             writer.compact().unwrap();
             println!("crash-child end {s}");
