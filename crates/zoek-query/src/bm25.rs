@@ -138,29 +138,55 @@ pub struct Bm25Part<'a> {
 
 /// Collection-wide BM25 statistics: sums over every segment, so a passage scores the same
 /// whichever segment holds it. Deleted passages still count until a merge drops them, as
-/// in Lucene.
-struct Totals<'a>(Vec<&'a Searcher>);
+/// in Lucene. Computed once per question (every segment's query weight asks for them).
+struct Totals {
+    field: Field,
+    tokens: u64,
+    docs: u64,
+    doc_freqs: Vec<(Term, u64)>,
+}
 
-impl Bm25StatisticsProvider for Totals<'_> {
-    fn total_num_tokens(&self, field: Field) -> tantivy::Result<u64> {
-        self.0
+impl Totals {
+    fn new(searchers: &[&Searcher], field: Field, terms: &[Term]) -> tantivy::Result<Self> {
+        let mut totals = Self {
+            field,
+            tokens: 0,
+            docs: 0,
+            doc_freqs: Vec::with_capacity(terms.len()),
+        };
+        for s in searchers {
+            totals.tokens += Bm25StatisticsProvider::total_num_tokens(*s, field)?;
+            totals.docs += Bm25StatisticsProvider::total_num_docs(*s)?;
+        }
+        for term in terms {
+            let mut n = 0;
+            for s in searchers {
+                n += Bm25StatisticsProvider::doc_freq(*s, term)?;
+            }
+            totals.doc_freqs.push((term.clone(), n));
+        }
+        Ok(totals)
+    }
+
+    fn lookup(&self, term: &Term) -> u64 {
+        self.doc_freqs
             .iter()
-            .map(|s| Bm25StatisticsProvider::total_num_tokens(*s, field))
-            .sum()
+            .find(|(t, _)| t == term)
+            .map_or(0, |(_, n)| *n)
+    }
+}
+
+impl Bm25StatisticsProvider for Totals {
+    fn total_num_tokens(&self, field: Field) -> tantivy::Result<u64> {
+        Ok(if field == self.field { self.tokens } else { 0 })
     }
 
     fn total_num_docs(&self) -> tantivy::Result<u64> {
-        self.0
-            .iter()
-            .map(|s| Bm25StatisticsProvider::total_num_docs(*s))
-            .sum()
+        Ok(self.docs)
     }
 
     fn doc_freq(&self, term: &Term) -> tantivy::Result<u64> {
-        self.0
-            .iter()
-            .map(|s| Bm25StatisticsProvider::doc_freq(*s, term))
-            .sum()
+        Ok(self.lookup(term))
     }
 }
 
@@ -210,12 +236,17 @@ pub fn search_all(parts: &[Bm25Part<'_>], question: &str, limit: usize) -> Resul
     if terms.is_empty() || limit == 0 {
         return Ok(Bm25Result::default());
     }
-    let totals = Totals(parts.iter().map(|p| &p.index.searcher).collect());
+    let searchers: Vec<&Searcher> = parts.iter().map(|p| &p.index.searcher).collect();
+    let field = first.index.text;
+    let all: Vec<Term> = terms
+        .iter()
+        .map(|t| Term::from_field_text(field, t))
+        .collect();
+    let totals = Totals::new(&searchers, field, &all)?;
     let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
     let mut known = 0usize;
-    for t in &terms {
-        let term = Term::from_field_text(first.index.text, t);
-        if totals.doc_freq(&term)? > 0 {
+    for term in all {
+        if totals.lookup(&term) > 0 {
             known += 1;
             clauses.push((
                 Occur::Should,

@@ -2,7 +2,8 @@
 //!
 //! `zoek-query` turns files (`.txt`, `.md`, `.html`, `.jsonl`) into a collection directory —
 //! cleaned text cut into sentence-aligned passages, one embedding per sentence, a BM25
-//! index, a manifest — and ranks passages for a question: a passage scores the best cosine
+//! index, kept in immutable segments so documents can be added, updated and deleted without
+//! a rebuild — and ranks passages for a question: a passage scores the best cosine
 //! of its sentences (that sentence is the highlight), blended with BM25 whose weight shrinks
 //! with the share of question terms the corpus knows, so questions in another language
 //! than the corpus fall back to dense ranking.
@@ -21,25 +22,32 @@
 //!
 //! # On-disk layout
 //!
-//! A collection directory holds `manifest.json` and the files of one build, each named
-//! `<generation>.<part>` so a rebuild never overwrites a file a reader may have mapped:
+//! A collection directory holds `manifest.json` ([`CollectionManifest`], format version 2)
+//! and one directory per immutable segment (`seg-000007/`). The manifest lists the segments
+//! in order, each with its current tombstone file, and is replaced atomically (temporary
+//! file, fsync, rename, directory fsync) by every commit of a [`CollectionWriter`]; readers
+//! ([`Collection`]) work on the manifest they opened until [`Collection::refresh`].
+//! `writer.lock` is the writer's lock file. A segment holds what one build writes, each file
+//! named `<generation>.<part>`:
 //!
 //! | file | content |
 //! |---|---|
-//! | `manifest.json` | format and version, model fingerprint, dim, language, chunking settings, counts, data file names, every file's size and SHA-256, input files with checksums, skipped inputs |
+//! | `segment.json` | format and version, model fingerprint, dim, language, chunking settings, counts, data file names, every file's size and SHA-256, input files with checksums, skipped inputs |
 //! | `<g>.docs.jsonl` | one JSON object a document: id, source, metadata, cleaned text |
+//! | `<g>.docs.idx.jsonl` | the document table: id, file path, content hash, passage range, metadata |
 //! | `<g>.passages.jsonl` | one JSON object a passage: doc, doc_id, heading, text, byte range, sentence byte ranges, first sentence id |
 //! | `<g>.passages.idx` | byte offsets of the passage lines (`u64`), for random access |
 //! | `<g>.sentences.u32` | sentence → passage id (`u32`), sorted by passage |
 //! | `<g>.sentences.f32` | one L2-normalised vector a sentence (`f32`, row-major) |
 //! | `<g>.passages.f32` | one vector a passage (only with `passage_vectors`) |
-//! | `<g>.sentences.hnsw` | `zoek-index` HNSW graph over the sentence vectors (int8 codes; only above `hnsw_threshold`) |
+//! | `<g>.sentences.hnsw` | `zoek-index` HNSW graph over the sentence vectors (int8 codes; when the segment or the collection is above `hnsw_threshold`) |
 //! | `<g>.bm25/` | tantivy index of heading + passage text |
+//! | `del-<commit>.u32` | tombstones: the segment's deleted passage ids (`u32`, sorted), if any |
 //!
 //! Binary files start with a 32-byte little-endian header (magic, version, row width, row
 //! count) and are memory-mapped by [`Collection::open`]. Every file is written to a temporary
-//! name, fsynced and renamed; the manifest is swapped in last, then files of older builds are
-//! removed.
+//! name and fsynced, and a segment is complete before a manifest names it; files no manifest
+//! names any more are removed after the swap.
 //!
 //! ```
 //! use zoek_query::{BuildOptions, Collection, Engine, HashEmbedder, TokenCounting};
