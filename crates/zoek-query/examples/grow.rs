@@ -76,13 +76,15 @@ fn p50(mut v: Vec<Duration>) -> f64 {
     v.get(v.len() / 2).map_or(0.0, |d| d.as_secs_f64() * 1e3)
 }
 
-/// p50 of the whole question (embedding included) and of the search alone, and each
+/// p50 of the whole question (embedding included) and of the search alone, in ms, and each
 /// question's top-5 documents.
+struct Latency(f64, f64, Vec<Vec<String>>);
+
 fn latency(
     c: &Collection,
     engine: &Engine,
     questions: &[(String, Vec<f32>)],
-) -> Result<(f64, f64, Vec<Vec<String>>), Box<dyn std::error::Error>> {
+) -> Result<Latency, Box<dyn std::error::Error>> {
     let opts = AskOptions::default();
     for (q, _) in questions.iter().take(10) {
         c.ask_with(engine, q, &opts)?;
@@ -97,7 +99,7 @@ fn latency(
         search.push(started.elapsed());
         tops.push(a.hits.into_iter().map(|h| h.doc).collect());
     }
-    Ok((p50(total), p50(search), tops))
+    Ok(Latency(p50(total), p50(search), tops))
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -199,7 +201,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         let grow_s = started.elapsed().as_secs_f64();
         let segmented = Collection::open(&dir)?;
-        let (seg_total, seg_search, seg_tops) = latency(&segmented, &engine, &questions)?;
+        let Latency(seg_total, seg_search, seg_tops) = latency(&segmented, &engine, &questions)?;
         let segments = segmented.manifest().segments.len();
         let hnsw_segments = segmented.segments().filter(|s| s.uses_hnsw()).count();
         drop(segmented);
@@ -208,7 +210,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let compact_s = started.elapsed().as_secs_f64();
         drop(writer);
         let merged = Collection::open(&dir)?;
-        let (one_total, one_search, one_tops) = latency(&merged, &engine, &questions)?;
+        let Latency(one_total, one_search, one_tops) = latency(&merged, &engine, &questions)?;
         let same_top5 = seg_tops
             .iter()
             .zip(&one_tops)
