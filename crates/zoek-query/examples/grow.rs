@@ -71,6 +71,20 @@ fn write_lines(path: &Path, lines: &[String]) -> std::io::Result<()> {
     f.flush()
 }
 
+fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for e in std::fs::read_dir(from)? {
+        let e = e?;
+        let target = to.join(e.file_name());
+        if e.file_type()?.is_dir() {
+            copy_dir(&e.path(), &target)?;
+        } else {
+            std::fs::copy(e.path(), target)?;
+        }
+    }
+    Ok(())
+}
+
 fn p50(mut v: Vec<Duration>) -> f64 {
     v.sort();
     v.get(v.len() / 2).map_or(0.0, |d| d.as_secs_f64() * 1e3)
@@ -138,6 +152,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             Some((q, vector))
         })
         .collect();
+    if args.part == "q" {
+        // Latency only, over an existing collection (for profiling).
+        let dir = args
+            .work
+            .clone()
+            .ok_or("--part q needs --work COLLECTION")?;
+        let c = Collection::open(&dir)?;
+        let Latency(total, search, _) = latency(&c, &engine, &questions)?;
+        println!(
+            "{}",
+            serde_json::json!({"part": "q", "p50_ms": total, "p50_search_ms": search})
+        );
+        return Ok(());
+    }
     let tmp = match &args.work {
         Some(w) => {
             std::fs::create_dir_all(w)?;
@@ -205,6 +233,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let segments = segmented.manifest().segments.len();
         let hnsw_segments = segmented.segments().filter(|s| s.uses_hnsw()).count();
         drop(segmented);
+        if let Ok(keep) = std::env::var("GROW_KEEP_SEGMENTED") {
+            copy_dir(&dir, Path::new(&keep))?;
+        }
         let started = Instant::now();
         writer.compact()?;
         let compact_s = started.elapsed().as_secs_f64();

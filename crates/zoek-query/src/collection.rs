@@ -242,6 +242,8 @@ impl Answer {
 #[derive(Debug, Clone)]
 struct Part {
     name: String,
+    /// The graph file written after the segment, if any.
+    graph: Option<String>,
     segment: Arc<Segment>,
     /// Live passages; `None` when none is deleted.
     live: Option<Arc<Bits>>,
@@ -345,9 +347,18 @@ impl Collection {
         let mut parts = Vec::with_capacity(manifest.segments.len());
         let mut total: u32 = 0;
         for entry in &manifest.segments {
-            let segment = match known.iter().find(|p| p.name == entry.name) {
+            let known = known
+                .iter()
+                .find(|p| p.name == entry.name && p.graph == entry.graph);
+            let segment = match known {
                 Some(p) => p.segment.clone(),
-                None => Arc::new(Segment::open(&dir.join(&entry.name))?),
+                None => {
+                    let graph = entry.graph.as_ref().map(|g| dir.join(g));
+                    Arc::new(Segment::open_with_graph(
+                        &dir.join(&entry.name),
+                        graph.as_deref(),
+                    )?)
+                }
             };
             let corrupt = |reason: String| QueryError::Corrupt {
                 path: dir.join(&entry.name),
@@ -377,6 +388,7 @@ impl Collection {
             };
             parts.push(Part {
                 name: entry.name.clone(),
+                graph: entry.graph.clone(),
                 segment,
                 live,
                 deleted,

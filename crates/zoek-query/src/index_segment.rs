@@ -38,6 +38,12 @@ pub struct Segment {
 impl Segment {
     /// Opens the segment in `dir`, checking its files against its manifest.
     pub fn open(dir: &Path) -> Result<Self> {
+        Self::open_with_graph(dir, None)
+    }
+
+    /// Opens the segment in `dir` with `graph`, an HNSW graph over its sentence vectors
+    /// written after the segment (when the collection outgrew exact search), if any.
+    pub fn open_with_graph(dir: &Path, graph: Option<&Path>) -> Result<Self> {
         let dir = dir.to_path_buf();
         let manifest = SegmentManifest::read(&dir)?;
         let data = &manifest.data;
@@ -89,12 +95,16 @@ impl Segment {
             }
             None => None,
         };
-        let hnsw = match &data.hnsw {
+        let graph_path = graph
+            .map(Path::to_path_buf)
+            .or_else(|| data.hnsw.as_ref().map(|f| dir.join(f)));
+        let hnsw = match &graph_path {
             Some(file) => {
-                let graph = SentenceGraph::open(&dir.join(file))?;
+                let file = file.to_string_lossy().into_owned();
+                let graph = SentenceGraph::open(Path::new(&file))?;
                 if graph.len() != counts.sentences {
                     return Err(corrupt(
-                        file,
+                        &file,
                         "graph size differs from the sentence count".into(),
                     ));
                 }

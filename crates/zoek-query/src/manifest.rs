@@ -185,6 +185,11 @@ pub struct SegmentEntry {
     pub tombstones: Option<String>,
     /// Whether it has an HNSW graph (otherwise it is scanned exactly).
     pub hnsw: bool,
+    /// An HNSW graph written after the segment, relative to the collection directory: a
+    /// segment written while the collection was small gets one when the collection outgrows
+    /// exact search.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub graph: Option<String>,
 }
 
 /// The manifest of a collection (`manifest.json`): settings shared by every segment and the
@@ -230,7 +235,9 @@ impl CollectionManifest {
                 reason: e.to_string(),
             })?;
         for s in &manifest.segments {
-            let names = std::iter::once(&s.name).chain(s.tombstones.as_ref());
+            let names = std::iter::once(&s.name)
+                .chain(s.tombstones.as_ref())
+                .chain(s.graph.as_ref());
             for name in names {
                 if !inside(name) {
                     return Err(QueryError::Corrupt {

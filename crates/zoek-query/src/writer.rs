@@ -27,8 +27,9 @@ use crate::ingest::{RawDocument, SkippedFile, read_corpus};
 use crate::manifest::{
     CollectionManifest, FORMAT_NAME, FORMAT_VERSION, SEGMENT_FILE, SegmentEntry, SegmentManifest,
 };
-use crate::store::DocEntry;
+use crate::store::{DocEntry, MAGIC_VECTORS, MappedArray, sync_tree};
 use crate::tombstones;
+use crate::vectors::write_hnsw;
 
 /// Name of the lock file in a collection directory.
 pub const LOCK_FILE: &str = "writer.lock";
@@ -475,6 +476,7 @@ impl CollectionWriter {
             deleted: 0,
             tombstones: None,
             hnsw,
+            graph: None,
         })
     }
 
@@ -517,6 +519,7 @@ impl CollectionWriter {
             return Ok(self.generation);
         }
         let generation = self.generation + 1;
+        self.attach_graphs(generation)?;
         let mut entries = Vec::with_capacity(self.segments.len());
         for seg in &mut self.segments {
             if seg.deleted.len() >= seg.entry.passages {
@@ -537,6 +540,43 @@ impl CollectionWriter {
             s.changed = false;
         }
         Ok(generation)
+    }
+
+    /// Once the collection has outgrown exact search, segments written while it was small
+    /// get an HNSW graph of their own (a new file in the segment directory, named by the
+    /// manifest like tombstones are), so no question scans them exactly any more.
+    fn attach_graphs(&mut self, generation: u64) -> Result<()> {
+        let live = |s: &WriterSegment| s.deleted.len() < s.entry.passages;
+        let total: usize = self
+            .segments
+            .iter()
+            .filter(|s| live(s))
+            .map(|s| s.entry.sentences)
+            .sum();
+        if total < self.opts.hnsw_threshold {
+            return Ok(());
+        }
+        let dim = self.engine.embedder().dim();
+        for seg in &mut self.segments {
+            if seg.entry.hnsw || seg.entry.sentences < MIN_GRAPH_SENTENCES || !live(seg) {
+                continue;
+            }
+            let seg_dir = self.dir.join(&seg.entry.name);
+            let manifest = SegmentManifest::read(&seg_dir)?;
+            let path = seg_dir.join(&manifest.data.sentence_vectors);
+            let vectors = MappedArray::open(&path, MAGIC_VECTORS, 4)?;
+            let name = format!("{}/graph-{generation:06}.hnsw", seg.entry.name);
+            write_hnsw(
+                &self.dir.join(&name),
+                dim,
+                vectors.f32s()?,
+                &self.opts.hnsw_params,
+            )?;
+            sync_tree(&self.dir.join(&name))?;
+            seg.entry.graph = Some(name);
+            seg.entry.hnsw = true;
+        }
+        Ok(())
     }
 
     fn publish(&mut self, generation: u64, segments: Vec<SegmentEntry>) -> Result<()> {
@@ -581,16 +621,19 @@ impl CollectionWriter {
                 match referenced.get(name.as_str()) {
                     None => remove(&path),
                     Some(seg) => {
-                        let current = seg
-                            .entry
-                            .tombstones
-                            .as_deref()
-                            .and_then(|t| t.rsplit('/').next());
+                        let base = |f: &Option<String>| {
+                            f.as_deref()
+                                .and_then(|t| t.rsplit('/').next())
+                                .map(str::to_string)
+                        };
+                        let tombstones = base(&seg.entry.tombstones);
+                        let graph = base(&seg.entry.graph);
                         for f in std::fs::read_dir(&path).into_iter().flatten().flatten() {
                             let file = f.file_name().to_string_lossy().into_owned();
-                            let stale_tombstone =
-                                file.starts_with("del-") && Some(file.as_str()) != current;
-                            if stale_tombstone || file.starts_with(".zoek-tmp-") {
+                            let stale = (file.starts_with("del-")
+                                && Some(&file) != tombstones.as_ref())
+                                || (file.starts_with("graph-") && Some(&file) != graph.as_ref());
+                            if stale || file.starts_with(".zoek-tmp-") {
                                 remove(&f.path());
                             }
                         }
@@ -753,6 +796,7 @@ impl CollectionWriter {
                     deleted: 0,
                     tombstones: None,
                     hnsw,
+                    graph: None,
                 },
                 docs: prepared.entries,
                 deleted: BTreeSet::new(),

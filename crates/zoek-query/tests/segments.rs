@@ -544,3 +544,50 @@ fn a_crashed_writers_leftovers_are_removed_and_stats_add_up() {
     let json = serde_json::to_value(&stats).unwrap();
     assert_eq!(json["segments"][0]["name"], "seg-000001");
 }
+
+#[test]
+fn segments_written_while_small_get_a_graph_once_the_collection_outgrows_exact_search() {
+    let engine = engine();
+    let input = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let long = |name: &str, word: &str| {
+        let text: String = (0..1100)
+            .map(|i| format!("Zin {i} over de {word} nummer {i}. "))
+            .collect();
+        let p = input.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    let opts = BuildOptions {
+        hnsw_threshold: 2000,
+        ..opts()
+    };
+    let mut writer = CollectionWriter::open(out.path(), &engine, &opts).unwrap();
+    writer.add(&[long("a.txt", "kwartel")]).unwrap();
+    writer.commit().unwrap();
+    assert!(!Collection::open(out.path()).unwrap().uses_hnsw());
+    writer.add(&[long("b.txt", "fazant")]).unwrap();
+    writer.commit().unwrap();
+    let c = Collection::open(out.path()).unwrap();
+    assert!(c.segments().all(|s| s.uses_hnsw()));
+    let first = &c.manifest().segments[0];
+    let graph = first.graph.clone().unwrap();
+    assert!(out.path().join(&graph).is_file());
+    let a = c
+        .ask(&engine, "zin 517 over de kwartel nummer 517", 3)
+        .unwrap();
+    assert_eq!(a.hits[0].doc, "a.txt");
+    assert!(
+        a.hits[0].highlight.as_deref().unwrap().contains("517"),
+        "{:?}",
+        a.hits[0]
+    );
+    writer.compact().unwrap().unwrap();
+    assert!(!out.path().join(&graph).exists());
+    let c = Collection::open(out.path()).unwrap();
+    assert!(c.uses_hnsw());
+    assert_eq!(
+        c.ask(&engine, "de fazant nummer 12", 1).unwrap().hits[0].doc,
+        "b.txt"
+    );
+}
