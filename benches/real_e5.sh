@@ -14,7 +14,11 @@ out=${OUT:-target/bench/real-e5}
 zoek=${ZOEK_BIN:-target/release/zoek}
 ann=${ANN_BENCH:-target/release/examples/ann_bench}
 mkdir -p "$out"
-vec=$(ls "$coll"/*.sentences.f32 | head -1)
+# A single-build collection keeps its files at the top; a segmented one in seg-*/ (the
+# base set is then the sentence vectors of its largest segment: run `zoek compact` first
+# to have them all in one).
+vec=$(ls -S "$coll"/*.sentences.f32 "$coll"/seg-*/*.sentences.f32 2>/dev/null | head -1 || true)
+[ -n "$vec" ] || { echo "no sentence vectors under $coll" >&2; exit 1; }
 python3 - "$vec" "$out/base.fvecs" <<'PY'
 import struct, sys
 src, dst = sys.argv[1], sys.argv[2]
