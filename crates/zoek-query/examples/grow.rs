@@ -5,13 +5,16 @@
 //! ```text
 //! cargo run --release -p zoek-query --example grow -- \
 //!     [--embedder hash|model] [--records 100000] [--add 1000] [--segments 10] \
-//!     [--questions 200] [--part a|b|both] [--data FILE.jsonl] [--work DIR]
+//!     [--questions 200] [--part a|b|both|q] [--data FILE.jsonl] [--work DIR] \
+//!     [--hnsw-threshold SENTENCES]
 //! ```
 //!
 //! Records are the first lines of `--data` (default: `../shared/data/nl-laws/
 //! nl_laws_paragraphs.jsonl`); the added records and the questions (the first twelve words of
 //! further paragraphs) come after them. `hash` is the model-free hashing embedder, which
 //! isolates the indexing cost; `model` is the real e5 model. Prints one JSON object a part.
+//! `--part q --work COLLECTION` only measures question latency over an existing collection;
+//! `GROW_KEEP_SEGMENTED=DIR` keeps a copy of part (b)'s segmented collection.
 
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
@@ -30,6 +33,7 @@ struct Args {
     part: String,
     data: PathBuf,
     work: Option<PathBuf>,
+    hnsw_threshold: usize,
 }
 
 fn parse() -> Result<Args, String> {
@@ -43,6 +47,7 @@ fn parse() -> Result<Args, String> {
         data: Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../../../shared/data/nl-laws/nl_laws_paragraphs.jsonl"),
         work: None,
+        hnsw_threshold: BuildOptions::default().hnsw_threshold,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -57,6 +62,7 @@ fn parse() -> Result<Args, String> {
             "--part" => a.part = value()?,
             "--data" => a.data = PathBuf::from(value()?),
             "--work" => a.work = Some(PathBuf::from(value()?)),
+            "--hnsw-threshold" => a.hnsw_threshold = number(value()?)?,
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -128,6 +134,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let opts = BuildOptions {
         token_counting: counting,
+        hnsw_threshold: args.hnsw_threshold,
         ..BuildOptions::default()
     };
     let needed = args.records + args.add + args.questions;

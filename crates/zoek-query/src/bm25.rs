@@ -225,83 +225,127 @@ impl Bm25 {
     }
 }
 
-/// The `limit` best passages over several segments' indexes with collection-wide
-/// statistics, ids offset by each part's base, ties broken by id; and the question's term
-/// coverage over all of them.
-pub fn search_all(parts: &[Bm25Part<'_>], question: &str, limit: usize) -> Result<Bm25Result> {
-    let Some(first) = parts.first() else {
-        return Ok(Bm25Result::default());
-    };
-    let terms = analysed_terms(&mut first.index.analyzer.clone(), question);
-    if terms.is_empty() || limit == 0 {
-        return Ok(Bm25Result::default());
+/// A question analysed once for a search over several segments: the query of the terms the
+/// collection knows, and the collection-wide statistics that score it.
+pub(crate) struct PreparedQuery {
+    query: Option<BooleanQuery>,
+    totals: Totals,
+    coverage: f32,
+}
+
+impl PreparedQuery {
+    /// Share of the question's terms that occur in the collection.
+    pub(crate) fn coverage(&self) -> f32 {
+        self.coverage
     }
-    let searchers: Vec<&Searcher> = parts.iter().map(|p| &p.index.searcher).collect();
-    let field = first.index.text;
+}
+
+/// Analyses `question` against the indexes of all segments; `None` when it has no term.
+pub(crate) fn prepare(indexes: &[&Bm25], question: &str) -> Result<Option<PreparedQuery>> {
+    let Some(first) = indexes.first() else {
+        return Ok(None);
+    };
+    let terms = analysed_terms(&mut first.analyzer.clone(), question);
+    if terms.is_empty() {
+        return Ok(None);
+    }
+    let searchers: Vec<&Searcher> = indexes.iter().map(|b| &b.searcher).collect();
+    let field = first.text;
     let all: Vec<Term> = terms
         .iter()
         .map(|t| Term::from_field_text(field, t))
         .collect();
     let totals = Totals::new(&searchers, field, &all)?;
     let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-    let mut known = 0usize;
     for term in all {
         if totals.lookup(&term) > 0 {
-            known += 1;
             clauses.push((
                 Occur::Should,
                 Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs)),
             ));
         }
     }
-    let coverage = known as f32 / terms.len() as f32;
-    if clauses.is_empty() {
-        return Ok(Bm25Result {
-            hits: Vec::new(),
-            coverage,
-        });
+    let coverage = clauses.len() as f32 / terms.len() as f32;
+    let query = (!clauses.is_empty()).then(|| BooleanQuery::new(clauses));
+    Ok(Some(PreparedQuery {
+        query,
+        totals,
+        coverage,
+    }))
+}
+
+/// The `limit` best passages of one segment for a prepared question, ids offset by the
+/// part's base.
+pub(crate) fn search_part(
+    prepared: &PreparedQuery,
+    part: &Bm25Part<'_>,
+    limit: usize,
+) -> Result<Vec<(u32, f32)>> {
+    let Some(query) = &prepared.query else {
+        return Ok(Vec::new());
+    };
+    if limit == 0 {
+        return Ok(Vec::new());
     }
-    let query = BooleanQuery::new(clauses);
-    let mut hits = Vec::new();
-    for part in parts {
-        let searcher = &part.index.searcher;
-        let top = TopDocs::with_limit(limit).order_by_score();
-        let top = match &part.allowed {
-            None => searcher.search_with_statistics_provider(&query, &top, &totals)?,
-            Some(allowed) => {
-                let allowed = allowed.clone();
-                let filtered = FilterCollector::new(
-                    FIELD_PASSAGE.to_string(),
-                    move |p: u64| allowed.get(p),
-                    top,
-                );
-                searcher.search_with_statistics_provider(&query, &filtered, &totals)?
-            }
-        };
-        for (score, address) in top {
-            let column = searcher
-                .segment_reader(address.segment_ord)
-                .fast_fields()
-                .u64(FIELD_PASSAGE)?;
-            let id = column
-                .first(address.doc_id)
-                .ok_or_else(|| QueryError::Corrupt {
-                    path: FIELD_PASSAGE.into(),
-                    reason: "BM25 document without passage id".into(),
-                })?;
-            let id = u32::try_from(id)
-                .ok()
-                .and_then(|id| id.checked_add(part.base))
-                .ok_or_else(|| QueryError::Corrupt {
-                    path: FIELD_PASSAGE.into(),
-                    reason: format!("passage id {id} out of range"),
-                })?;
-            hits.push((id, score));
+    let searcher = &part.index.searcher;
+    let totals = &prepared.totals;
+    let top = TopDocs::with_limit(limit).order_by_score();
+    let top = match &part.allowed {
+        None => searcher.search_with_statistics_provider(query, &top, totals)?,
+        Some(allowed) => {
+            let allowed = allowed.clone();
+            let filtered =
+                FilterCollector::new(FIELD_PASSAGE.to_string(), move |p: u64| allowed.get(p), top);
+            searcher.search_with_statistics_provider(query, &filtered, totals)?
         }
+    };
+    let mut hits = Vec::with_capacity(top.len());
+    for (score, address) in top {
+        let column = searcher
+            .segment_reader(address.segment_ord)
+            .fast_fields()
+            .u64(FIELD_PASSAGE)?;
+        let id = column
+            .first(address.doc_id)
+            .ok_or_else(|| QueryError::Corrupt {
+                path: FIELD_PASSAGE.into(),
+                reason: "BM25 document without passage id".into(),
+            })?;
+        let id = u32::try_from(id)
+            .ok()
+            .and_then(|id| id.checked_add(part.base))
+            .ok_or_else(|| QueryError::Corrupt {
+                path: FIELD_PASSAGE.into(),
+                reason: format!("passage id {id} out of range"),
+            })?;
+        hits.push((id, score));
     }
+    Ok(hits)
+}
+
+/// Best first, ties by id, cut to `limit`.
+pub(crate) fn finish(mut hits: Vec<(u32, f32)>, limit: usize) -> Vec<(u32, f32)> {
     hits.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     hits.truncate(limit);
-    Ok(Bm25Result { hits, coverage })
+    hits
+}
+
+/// The `limit` best passages over several segments' indexes with collection-wide
+/// statistics, ids offset by each part's base, ties broken by id; and the question's term
+/// coverage over all of them.
+pub fn search_all(parts: &[Bm25Part<'_>], question: &str, limit: usize) -> Result<Bm25Result> {
+    let indexes: Vec<&Bm25> = parts.iter().map(|p| p.index).collect();
+    let Some(prepared) = prepare(&indexes, question)? else {
+        return Ok(Bm25Result::default());
+    };
+    let mut hits = Vec::new();
+    for part in parts {
+        hits.extend(search_part(&prepared, part, limit)?);
+    }
+    Ok(Bm25Result {
+        hits: finish(hits, limit),
+        coverage: prepared.coverage,
+    })
 }
 
 /// Stored field check used by tests: the `passage` field is also stored so an index can be

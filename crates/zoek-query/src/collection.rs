@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::bm25::{Bm25Part, search_all};
+use crate::bm25::{self, Bm25, Bm25Part, Bm25Result, PreparedQuery};
 use crate::build::{BuildOptions, BuildStats, build};
 use crate::embedder::{TextEmbedder, check_dim, normalise};
 use crate::error::{QueryError, Result};
@@ -308,6 +308,9 @@ pub struct CollectionStats {
 
 /// A mask of the passages a question may return, per part.
 type Masks = Vec<Option<Arc<Bits>>>;
+
+/// Dense candidates and BM25 matches `(passage, score)` gathered over all segments.
+type Gathered = (Vec<DenseHit>, Vec<(u32, f32)>);
 
 impl Collection {
     /// Opens the collection in `dir`.
@@ -670,7 +673,7 @@ impl Collection {
                 ranked
             }
             RankMode::SentenceToParent => {
-                dense_only(&self.dense_by_sentence(&q, opts.k, opts.ef, &masks)?)
+                dense_only(&self.dense_by_sentence(&q, opts.k, opts.ef, &masks, None)?.0)
             }
             RankMode::Hybrid | RankMode::Rrf => {
                 let w = if self.manifest.passage_vectors {
@@ -678,19 +681,15 @@ impl Collection {
                 } else {
                     0.0
                 };
-                let dense = self.dense_by_sentence(&q, candidates, opts.ef, &masks)?;
+                let indexes: Vec<&Bm25> = self.parts.iter().map(|p| &p.segment.bm25).collect();
+                let prepared = bm25::prepare(&indexes, question)?;
+                let (dense, lexical) =
+                    self.dense_by_sentence(&q, candidates, opts.ef, &masks, prepared.as_ref())?;
+                let lexical = Bm25Result {
+                    hits: lexical,
+                    coverage: prepared.as_ref().map_or(0.0, |p| p.coverage()),
+                };
                 let dense = self.blend_passage_vectors(dense, &q, candidates, w, &masks)?;
-                let parts: Vec<Bm25Part<'_>> = self
-                    .parts
-                    .iter()
-                    .zip(&masks)
-                    .map(|(p, m)| Bm25Part {
-                        index: &p.segment.bm25,
-                        base: p.base,
-                        allowed: m.clone(),
-                    })
-                    .collect();
-                let lexical = search_all(&parts, question, candidates)?;
                 coverage = Some(lexical.coverage);
                 if opts.mode == RankMode::Hybrid {
                     let dense = self.with_dense_scores(dense, &lexical.hits, &q, w)?;
@@ -747,23 +746,134 @@ impl Collection {
     /// Sentence→parent dense ranking: the `limit` best passages by their best sentence,
     /// gathered from every segment, then cut once, so the result does not depend on how
     /// passages are spread over segments (for exactly searched segments).
+    ///
+    /// Several sentences of one passage can crowd a neighbour list, so through a graph more
+    /// sentences than passages are fetched. With several graphs, each is first asked for a
+    /// share of them with a proportionally narrower beam; a graph whose worst fetched
+    /// sentence still beats the collection-wide cut-off may hold more, and is asked again
+    /// in full. Graphs are searched on up to four threads.
+    ///
+    /// With `lexical`, each segment's BM25 search runs in the same pass, and the `limit`
+    /// best lexical matches come back too.
     fn dense_by_sentence(
         &self,
         q: &[f32],
         limit: usize,
         ef: usize,
         masks: &Masks,
-    ) -> Result<Vec<DenseHit>> {
-        let mut all = Vec::new();
-        for (part, mask) in self.parts.iter().zip(masks) {
-            let hits = part
-                .segment
-                .dense_by_sentence(q, limit, ef, mask.as_deref())?;
-            all.extend(Self::globalise(part, hits));
+        lexical: Option<&PreparedQuery>,
+    ) -> Result<Gathered> {
+        let fetch = (limit * 4).max(64);
+        let graphs = self.parts.iter().filter(|p| p.segment.uses_hnsw()).count();
+        let share = if graphs > 1 {
+            (fetch * 2 / graphs).clamp(32, fetch)
+        } else {
+            fetch
+        };
+        let share_ef = (ef * share / fetch).max(share).max(48).min(ef.max(fetch));
+        let first = self.per_part(masks, |part, mask| {
+            let dense =
+                part.segment
+                    .dense_by_sentence(q, limit, share, share_ef, mask.as_deref())?;
+            let lexical = match lexical {
+                Some(prepared) => bm25::search_part(
+                    prepared,
+                    &Bm25Part {
+                        index: &part.segment.bm25,
+                        base: part.base,
+                        allowed: mask.clone(),
+                    },
+                    limit,
+                )?,
+                None => Vec::new(),
+            };
+            Ok((dense, lexical))
+        })?;
+        let mut all: Vec<DenseHit> = Vec::new();
+        let mut lexical_hits = Vec::new();
+        let first: Vec<_> = first
+            .into_iter()
+            .map(|(dense, lexical)| {
+                lexical_hits.extend(lexical);
+                dense
+            })
+            .collect();
+        for (part, (hits, _)) in self.parts.iter().zip(&first) {
+            all.extend(Self::globalise(part, hits.clone()));
         }
         sort_dense(&mut all);
+        if share < fetch {
+            let cutoff = all
+                .get(limit.saturating_sub(1))
+                .map_or(f32::NEG_INFINITY, |h| h.score);
+            let again: Vec<usize> = first
+                .iter()
+                .enumerate()
+                .filter(|(_, (_, worst))| worst.is_some_and(|w| w >= cutoff))
+                .map(|(i, _)| i)
+                .collect();
+            if !again.is_empty() {
+                all.clear();
+                for (i, (part, (hits, _))) in self.parts.iter().zip(first).enumerate() {
+                    let hits = if again.contains(&i) {
+                        let mask = masks.get(i).and_then(|m| m.as_deref());
+                        part.segment.dense_by_sentence(q, limit, fetch, ef, mask)?.0
+                    } else {
+                        hits
+                    };
+                    all.extend(Self::globalise(part, hits));
+                }
+                sort_dense(&mut all);
+            }
+        }
         all.truncate(limit);
-        Ok(all)
+        Ok((all, bm25::finish(lexical_hits, limit)))
+    }
+
+    /// Runs `f` on every part, in order; on several threads when more than one part is
+    /// searched through a graph (exact scans of small segments are not worth a thread).
+    fn per_part<T: Send>(
+        &self,
+        masks: &Masks,
+        f: impl Fn(&Part, &Option<Arc<Bits>>) -> Result<T> + Sync,
+    ) -> Result<Vec<T>> {
+        let graphs = self.parts.iter().filter(|p| p.segment.uses_hnsw()).count();
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(4)
+            .min(graphs);
+        if threads <= 1 {
+            return self.parts.iter().zip(masks).map(|(p, m)| f(p, m)).collect();
+        }
+        let jobs: Vec<(usize, &Part, &Option<Arc<Bits>>)> = self
+            .parts
+            .iter()
+            .zip(masks)
+            .enumerate()
+            .map(|(i, (p, m))| (i, p, m))
+            .collect();
+        let f = &f;
+        let mut results: Vec<(usize, Result<T>)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..threads)
+                .map(|t| {
+                    let mine: Vec<_> = jobs.iter().skip(t).step_by(threads).copied().collect();
+                    scope.spawn(move || {
+                        mine.into_iter()
+                            .map(|(i, p, m)| (i, f(p, m)))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_default())
+                .collect()
+        });
+        if results.len() != self.parts.len() {
+            return Err(QueryError::Index("a segment search thread panicked".into()));
+        }
+        results.sort_by_key(|(i, _)| *i);
+        results.into_iter().map(|(_, r)| r).collect()
     }
 
     fn best_sentence(&self, p: u32, q: &[f32]) -> Result<DenseHit> {

@@ -232,22 +232,23 @@ impl Segment {
     }
 
     /// The `limit` best passages by their best sentence, among `allowed` ones (all without
-    /// a mask).
+    /// a mask). Through the graph, `fetch` sentences are asked for with search breadth `ef`;
+    /// the second value is then the score of the worst of them when all `fetch` came back
+    /// (unfetched sentences score at most about that), `None` after an exact scan.
     pub(crate) fn dense_by_sentence(
         &self,
         q: &[f32],
         limit: usize,
+        fetch: usize,
         ef: usize,
         allowed: Option<&Bits>,
-    ) -> Result<Vec<DenseHit>> {
+    ) -> Result<(Vec<DenseHit>, Option<f32>)> {
         let dim = self.dim();
         let ok = |p: u32| allowed.is_none_or(|a| a.get(u64::from(p)));
         match &self.hnsw {
             Some(graph) => {
-                // Several sentences of one passage can crowd the neighbour list, so more
-                // sentences than passages are fetched; int8 distances are rescored exactly.
+                // int8 distances are rescored exactly against the f32 vectors.
                 let vectors = self.sentence_vectors.f32s()?;
-                let fetch = (limit * 4).max(64);
                 let candidates = match allowed {
                     None => graph.candidates(q, fetch, ef.max(fetch))?,
                     Some(_) => {
@@ -260,23 +261,34 @@ impl Segment {
                         graph.candidates_filtered(q, fetch, ef.max(fetch), &filter)?
                     }
                 };
-                let scored = candidates.into_iter().filter_map(|s| {
-                    let v = vectors.get(s as usize * dim..(s as usize + 1) * dim)?;
-                    Some((s, dot(v, q)))
-                });
+                let full = candidates.len() >= fetch;
+                let scored: Vec<(u32, f32)> = candidates
+                    .into_iter()
+                    .filter_map(|s| {
+                        let v = vectors.get(s as usize * dim..(s as usize + 1) * dim)?;
+                        Some((s, dot(v, q)))
+                    })
+                    .collect();
+                let worst = scored
+                    .iter()
+                    .map(|&(_, score)| score)
+                    .fold(f32::INFINITY, f32::min);
                 let mut hits = crate::rank::sentences_to_parents(scored, |s| {
                     self.parent(s as usize).filter(|&p| ok(p))
                 });
                 hits.truncate(limit);
-                Ok(hits)
+                Ok((hits, full.then_some(worst)))
             }
-            None => Ok(exact_grouped(
-                self.sentence_vectors.f32s()?,
-                dim,
-                q,
-                self.len(),
-                |row| self.parent(row).filter(|&p| ok(p)),
-                limit,
+            None => Ok((
+                exact_grouped(
+                    self.sentence_vectors.f32s()?,
+                    dim,
+                    q,
+                    self.len(),
+                    |row| self.parent(row).filter(|&p| ok(p)),
+                    limit,
+                ),
+                None,
             )),
         }
     }

@@ -13,8 +13,8 @@ use std::time::Instant;
 
 use zoek_query::{BuildOptions, Collection, CollectionWriter, Engine, HashEmbedder, TokenCounting};
 
-const STEPS: usize = 10;
-const TRIALS: usize = 60;
+const STEPS: usize = 8;
+const TRIALS: usize = 50;
 const DIR_VAR: &str = "ZOEK_CRASH_CHILD_DIR";
 const INPUT_VAR: &str = "ZOEK_CRASH_CHILD_INPUT";
 
