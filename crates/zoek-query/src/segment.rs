@@ -37,10 +37,40 @@ pub fn sentences(text: &str) -> Vec<Range<usize>> {
                 Some(last) if glue => last.end = range.end,
                 _ => out.push(range.clone()),
             }
-            glue = ends_with_abbreviation(trimmed);
+            glue = ends_with_abbreviation(trimmed) || is_list_marker(trimmed);
         }
     }
     out
+}
+
+/// True if the whole piece is a list or paragraph label ("1.", "2a.", "b)", "IV.", "§ 3.")
+/// that UAX #29 cut off from the text it numbers. Law texts start most paragraphs this
+/// way: kept apart, "1." alone was the most common sentence of the nl-laws collection
+/// (14,170 copies), each a useless vector that matches nothing in particular.
+fn is_list_marker(piece: &str) -> bool {
+    let Some(label) = piece.strip_suffix('.').or_else(|| piece.strip_suffix(')')) else {
+        return false;
+    };
+    let label = label
+        .trim_start_matches('(')
+        .trim_start_matches('§')
+        .trim_start();
+    if label.is_empty() || label.chars().count() > 6 {
+        return false;
+    }
+    let digits = label.chars().take_while(char::is_ascii_digit).count();
+    let rest = &label[digits..];
+    if digits > 0 {
+        // "12", "2a", "3°"
+        return digits <= 3
+            && rest.chars().count() <= 1
+            && rest.chars().all(|c| c.is_alphabetic() || c == '°');
+    }
+    // "a", "b", "iv", "IV": one lower-case letter, or a roman numeral.
+    let one_letter = label.chars().count() == 1 && label.chars().all(char::is_lowercase);
+    let roman = label.chars().all(|c| "ivxlcIVXLC".contains(c))
+        && (label.chars().all(char::is_uppercase) || label.chars().all(char::is_lowercase));
+    one_letter || roman
 }
 
 /// UAX #29 never ends a sentence at a period followed by a lower-case word, which leaves
@@ -152,6 +182,34 @@ mod tests {
                 "dat hangt af van art. 5 enz. en meer.",
             ]
         );
+    }
+
+    #[test]
+    fn list_markers_stay_with_the_text_they_number() {
+        let text = "1. Deze wet is van toepassing op zorg. 2. Onze Minister kan regels stellen. \
+                    b) Een besluit wordt bekendgemaakt. \
+                    IV. Slotbepaling. § 3. Overgangsrecht. Er waren 3. Dat is alles.";
+        assert_eq!(
+            split(text),
+            [
+                "1. Deze wet is van toepassing op zorg.",
+                "2. Onze Minister kan regels stellen.",
+                "b) Een besluit wordt bekendgemaakt.",
+                "IV. Slotbepaling.",
+                "§ 3. Overgangsrecht.",
+                "Er waren 3.",
+                "Dat is alles.",
+            ]
+        );
+        assert_eq!(
+            split("2a. Het college beslist. 3°. Daarna de raad."),
+            ["2a. Het college beslist.", "3°. Daarna de raad."]
+        );
+        // A label at the very end has nothing to join.
+        assert_eq!(split("Zie hieronder. 1."), ["Zie hieronder.", "1."]);
+        for not_a_label in ["Ja.", "Nee.", "1234.", "Mild.", "Civil."] {
+            assert!(!is_list_marker(not_a_label), "{not_a_label}");
+        }
     }
 
     #[test]
