@@ -10,8 +10,8 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use zoek::embed::Embedder;
 use zoek::query::{
-    AskOptions, BuildOptions, Collection, CollectionWriter, Engine, Progress, ProgressFn, RankMode,
-    Stage,
+    AskOptions, BuildOptions, Collection, CollectionWriter, Engine, MergePolicy, Progress,
+    ProgressFn, RankMode, Stage,
 };
 
 #[derive(Parser)]
@@ -69,6 +69,9 @@ enum Command {
         /// Maximum passage length in tokens (only when the collection is created).
         #[arg(long, default_value_t = 256)]
         max_tokens: usize,
+        /// Do not merge small segments or segments with many deletions after adding.
+        #[arg(long)]
+        no_merge: bool,
     },
     /// Delete documents by id (the path relative to the indexed directory, or a JSON-lines
     /// record's id) or every document of a file by its path.
@@ -211,6 +214,7 @@ fn run(cli: Cli) -> Result<()> {
             index,
             paths,
             max_tokens,
+            no_merge,
         } => {
             let engine = Engine::from_model_dir(model_dir(&cli.model))?;
             let (progress, bar) = progress_bar(cli.quiet);
@@ -221,13 +225,22 @@ fn run(cli: Cli) -> Result<()> {
             };
             let result = CollectionWriter::open(&index, &engine, &opts).and_then(|mut w| {
                 let stats = w.add(&paths)?;
-                let generation = w.commit()?;
-                Ok((stats, generation))
+                let mut generation = w.commit()?;
+                // Readers already see the commit; the merge publishes its own.
+                let merged = if no_merge {
+                    None
+                } else {
+                    w.merge(&MergePolicy::default())?
+                };
+                if let Some(m) = &merged {
+                    generation = m.generation;
+                }
+                Ok((stats, generation, merged))
             });
             if let Some(bar) = bar {
                 bar.finish_and_clear();
             }
-            let (stats, generation) =
+            let (stats, generation, merged) =
                 result.with_context(|| format!("adding to {}", index.display()))?;
             for s in &stats.skipped {
                 eprintln!("zoek: skipped {s:?}");
@@ -245,6 +258,13 @@ fn run(cli: Cli) -> Result<()> {
                     .map(|s| format!(" into {s}"))
                     .unwrap_or_default(),
             );
+            if let Some(m) = merged {
+                println!(
+                    "merged {} segments into {}",
+                    m.merged.len(),
+                    m.into.as_deref().unwrap_or("nothing (no live passage)")
+                );
+            }
             Ok(())
         }
         Command::Delete { index, ids } => {

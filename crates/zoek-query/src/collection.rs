@@ -306,6 +306,9 @@ pub struct CollectionStats {
     pub bytes: u64,
 }
 
+/// Below this many sentences in all, segments are searched on the calling thread.
+const PARALLEL_MIN_SENTENCES: usize = 4096;
+
 /// A mask of the passages a question may return, per part.
 type Masks = Vec<Option<Arc<Bits>>>;
 
@@ -830,18 +833,22 @@ impl Collection {
         Ok((all, bm25::finish(lexical_hits, limit)))
     }
 
-    /// Runs `f` on every part, in order; on several threads when more than one part is
-    /// searched through a graph (exact scans of small segments are not worth a thread).
+    /// Runs `f` on every part, in order; on several threads when there are several parts
+    /// and enough sentences to be worth a thread.
     fn per_part<T: Send>(
         &self,
         masks: &Masks,
         f: impl Fn(&Part, &Option<Arc<Bits>>) -> Result<T> + Sync,
     ) -> Result<Vec<T>> {
-        let graphs = self.parts.iter().filter(|p| p.segment.uses_hnsw()).count();
-        let threads = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(4)
-            .min(graphs);
+        let sentences: usize = self.parts.iter().map(|p| p.segment.sentences()).sum();
+        let threads = if sentences < PARALLEL_MIN_SENTENCES {
+            1
+        } else {
+            std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .min(4)
+                .min(self.parts.len())
+        };
         if threads <= 1 {
             return self.parts.iter().zip(masks).map(|(p, m)| f(p, m)).collect();
         }

@@ -84,13 +84,16 @@ pub struct MergeStats {
     pub generation: u64,
 }
 
-/// When [`CollectionWriter::merge`] merges: every segment with fewer passages than
-/// `small_segment_passages` (when there are at least two), and every segment with more than
-/// `max_deleted_ratio` of its passages deleted.
+/// When [`CollectionWriter::merge`] merges: the segments with fewer passages than
+/// `small_segment_passages`, once there are `min_small_segments` of them, and every segment
+/// with more than `max_deleted_ratio` of its passages deleted.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct MergePolicy {
-    /// Segments below this many passages are merged together (default 10,000).
+    /// Segments below this many passages are small (default 10,000).
     pub small_segment_passages: usize,
+    /// Small segments are merged together once there are this many (default 8), so a
+    /// question never visits more than that many small segments.
+    pub min_small_segments: usize,
     /// Segments with a larger share of deleted passages are rewritten (default 0.2).
     pub max_deleted_ratio: f32,
 }
@@ -99,6 +102,7 @@ impl Default for MergePolicy {
     fn default() -> Self {
         Self {
             small_segment_passages: 10_000,
+            min_small_segments: 8,
             max_deleted_ratio: 0.2,
         }
     }
@@ -653,7 +657,7 @@ impl CollectionWriter {
         let which: Vec<usize> = (0..self.segments.len())
             .filter(|&i| {
                 let s = &self.segments[i].entry;
-                (small.len() >= 2 && small.contains(&i))
+                (small.len() >= policy.min_small_segments.max(2) && small.contains(&i))
                     || s.deleted as f32 > policy.max_deleted_ratio * s.passages as f32
             })
             .collect();

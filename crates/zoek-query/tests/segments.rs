@@ -303,7 +303,7 @@ fn merge_policy_merges_small_segments_and_those_with_many_deletions() {
     }
     let none = MergePolicy {
         small_segment_passages: 1,
-        max_deleted_ratio: 0.2,
+        ..MergePolicy::default()
     };
     assert!(writer.merge(&none).unwrap().is_none());
     writer.delete(&["doc-00.txt"]).unwrap();
@@ -312,7 +312,13 @@ fn merge_policy_merges_small_segments_and_those_with_many_deletions() {
     let c = Collection::open(out.path()).unwrap();
     assert_eq!(c.manifest().segments.len(), 4);
     assert_eq!(c.stats().unwrap().tombstones, 0);
-    let stats = writer.merge(&MergePolicy::default()).unwrap().unwrap();
+    // Four small segments: below the default count, then merged with a lower one.
+    assert!(writer.merge(&MergePolicy::default()).unwrap().is_none());
+    let four = MergePolicy {
+        min_small_segments: 4,
+        ..MergePolicy::default()
+    };
+    let stats = writer.merge(&four).unwrap().unwrap();
     assert_eq!(stats.merged.len(), 4);
     let c = Collection::open(out.path()).unwrap();
     assert_eq!(c.manifest().segments.len(), 1);
