@@ -8,6 +8,37 @@
 //! is ever modified or removed; files no manifest names any more (segments replaced by a
 //! merge, older tombstone files, leftovers of a crashed writer) are removed only after the
 //! swap, and by the next writer to open the collection.
+//!
+//! ```
+//! use zoek_query::{BuildOptions, Collection, CollectionWriter, Engine, HashEmbedder, TokenCounting};
+//!
+//! # fn main() -> zoek_query::Result<()> {
+//! let docs = tempfile::tempdir().unwrap();
+//! let index = tempfile::tempdir().unwrap();
+//! std::fs::write(docs.path().join("a.txt"), "De vos leeft in het bos.").unwrap();
+//! std::fs::write(docs.path().join("b.txt"), "De otter leeft in de rivier.").unwrap();
+//! let engine = Engine::new(HashEmbedder::default());
+//! let opts = BuildOptions { token_counting: TokenCounting::CharEstimate, ..BuildOptions::default() };
+//!
+//! let mut writer = CollectionWriter::open(index.path(), &engine, &opts)?;
+//! writer.add(&[docs.path()])?;
+//! writer.commit()?;
+//! let mut reader = Collection::open(index.path())?;
+//! assert_eq!(reader.ask(&engine, "waar leeft de otter?", 1)?.hits[0].doc, "b.txt");
+//!
+//! writer.delete(&["b.txt"])?;
+//! writer.commit()?;
+//! // The snapshot still has the otter until it refreshes.
+//! assert_eq!(reader.live_documents()?.len(), 2);
+//! reader.refresh()?;
+//! assert!(reader.ask(&engine, "waar leeft de otter?", 5)?.hits.iter().all(|h| h.doc != "b.txt"));
+//! assert!(matches!(
+//!     CollectionWriter::open(index.path(), &engine, &opts),
+//!     Err(zoek_query::QueryError::WriterLocked { .. })
+//! ));
+//! # Ok(())
+//! # }
+//! ```
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fs::File;
