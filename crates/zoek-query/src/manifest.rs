@@ -215,10 +215,17 @@ pub struct CollectionManifest {
     pub chunking: ChunkingSettings,
     /// Whether passages also get their own vector.
     pub passage_vectors: bool,
+    /// Sentences from which segments get an HNSW graph (see `BuildOptions::hnsw_threshold`).
+    #[serde(default = "default_hnsw_threshold")]
+    pub hnsw_threshold: usize,
     /// The segments, in order.
     pub segments: Vec<SegmentEntry>,
     /// Commit time, seconds since the Unix epoch.
     pub committed_unix: u64,
+}
+
+fn default_hnsw_threshold() -> usize {
+    crate::BuildOptions::default().hnsw_threshold
 }
 
 impl CollectionManifest {

@@ -212,9 +212,9 @@ fn token_counting(name: &str) -> TokenCounting {
 impl CollectionWriter {
     /// Opens the collection in `dir` for writing, creating the directory if needed (the
     /// collection itself appears at the first commit). For an existing collection the
-    /// corpus-shaping settings (chunking, language, cleaning, passage vectors) are the
-    /// collection's, not `opts`'s; `opts` supplies the rest (HNSW settings, batch size,
-    /// progress).
+    /// settings it records (chunking, language, cleaning, passage vectors, HNSW threshold)
+    /// are the collection's, not `opts`'s; `opts` supplies the rest (HNSW construction
+    /// parameters, batch size, progress).
     ///
     /// Errors: [`QueryError::WriterLocked`] while another writer, in this process or
     /// another, has the collection open; [`QueryError::ModelMismatch`];
@@ -299,6 +299,7 @@ impl CollectionWriter {
             token_counting: token_counting(&m.chunking.token_counter),
             passage_vectors: m.passage_vectors,
         };
+        self.opts.hnsw_threshold = m.hnsw_threshold;
         self.generation = m.generation;
         self.next_segment = m.next_segment.max(self.highest_segment_on_disk() + 1);
         for entry in m.segments {
@@ -625,6 +626,7 @@ impl CollectionWriter {
             language: self.shape.language,
             chunking: self.shape.chunking(),
             passage_vectors: self.shape.passage_vectors,
+            hnsw_threshold: self.opts.hnsw_threshold,
             segments,
             committed_unix: unix_now(),
         };

@@ -588,6 +588,9 @@ fn segments_written_while_small_get_a_graph_once_the_collection_outgrows_exact_s
         "{:?}",
         a.hits[0]
     );
+    // The threshold is the collection's: a writer opened with other options keeps it.
+    drop(writer);
+    let mut writer = CollectionWriter::open(out.path(), &engine, &BuildOptions::default()).unwrap();
     writer.compact().unwrap().unwrap();
     assert!(!out.path().join(&graph).exists());
     let c = Collection::open(out.path()).unwrap();
