@@ -184,13 +184,7 @@ fn run(cli: Cli) -> Result<()> {
             paths,
             max_tokens,
         } => {
-            let engine = Engine::from_model_dir(model_dir(&cli.model))?;
-            let (progress, bar) = progress_bar(cli.quiet);
-            let opts = BuildOptions {
-                max_tokens,
-                progress,
-                ..BuildOptions::default()
-            };
+            let (engine, opts, bar) = for_building(&cli.model, cli.quiet, max_tokens)?;
             let stats = engine.build(&paths, &out, &opts);
             if let Some(bar) = bar {
                 bar.finish_and_clear();
@@ -216,13 +210,7 @@ fn run(cli: Cli) -> Result<()> {
             max_tokens,
             no_merge,
         } => {
-            let engine = Engine::from_model_dir(model_dir(&cli.model))?;
-            let (progress, bar) = progress_bar(cli.quiet);
-            let opts = BuildOptions {
-                max_tokens,
-                progress,
-                ..BuildOptions::default()
-            };
+            let (engine, opts, bar) = for_building(&cli.model, cli.quiet, max_tokens)?;
             let result = CollectionWriter::open(&index, &engine, &opts).and_then(|mut w| {
                 let stats = w.add(&paths)?;
                 let mut generation = w.commit()?;
@@ -424,6 +412,22 @@ fn print_answer(answer: &zoek::Answer) {
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
+}
+
+/// The model and build options (with a progress bar unless `--quiet`) for `index` and `add`.
+fn for_building(
+    model: &Option<PathBuf>,
+    quiet: bool,
+    max_tokens: usize,
+) -> Result<(Engine, BuildOptions, Option<ProgressBar>)> {
+    let engine = Engine::from_model_dir(model_dir(model))?;
+    let (progress, bar) = progress_bar(quiet);
+    let opts = BuildOptions {
+        max_tokens,
+        progress,
+        ..BuildOptions::default()
+    };
+    Ok((engine, opts, bar))
 }
 
 fn progress_bar(quiet: bool) -> (Option<ProgressFn>, Option<ProgressBar>) {

@@ -220,20 +220,7 @@ impl CollectionWriter {
     /// another, has the collection open; [`QueryError::ModelMismatch`];
     /// [`QueryError::UnsupportedVersion`] for a version 1 collection.
     pub fn open(dir: impl AsRef<Path>, engine: &Engine, opts: &BuildOptions) -> Result<Self> {
-        let dir = dir.as_ref().to_path_buf();
-        std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
-        let lock = lock(&dir)?;
-        let mut writer = Self {
-            shape: Shape::from_options(opts),
-            dir,
-            _lock: lock,
-            engine: engine.clone(),
-            opts: opts.clone(),
-            generation: 0,
-            next_segment: 1,
-            segments: Vec::new(),
-            dirty: false,
-        };
+        let mut writer = Self::locked(dir.as_ref(), engine, opts)?;
         match CollectionManifest::read(&writer.dir) {
             Ok(m) => writer.load(m)?,
             Err(QueryError::MissingCollection { .. }) => {
@@ -243,6 +230,24 @@ impl CollectionWriter {
         }
         writer.collect_garbage();
         Ok(writer)
+    }
+
+    /// An empty writer holding the lock on `dir` (created if missing), before any
+    /// manifest is read.
+    fn locked(dir: &Path, engine: &Engine, opts: &BuildOptions) -> Result<Self> {
+        std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+        let lock = lock(dir)?;
+        Ok(Self {
+            shape: Shape::from_options(opts),
+            dir: dir.to_path_buf(),
+            _lock: lock,
+            engine: engine.clone(),
+            opts: opts.clone(),
+            generation: 0,
+            next_segment: 1,
+            segments: Vec::new(),
+            dirty: false,
+        })
     }
 
     /// Opens an existing collection for deleting and merging only, without loading a model
@@ -265,19 +270,8 @@ impl CollectionWriter {
         engine: &Engine,
         opts: &BuildOptions,
     ) -> Result<Self> {
-        std::fs::create_dir_all(dir).map_err(io_err(dir))?;
-        let lock = lock(dir)?;
-        let mut writer = Self {
-            shape: Shape::from_options(opts),
-            dir: dir.to_path_buf(),
-            _lock: lock,
-            engine: engine.clone(),
-            opts: opts.clone(),
-            generation: 0,
-            next_segment: 1,
-            segments: Vec::new(),
-            dirty: true,
-        };
+        let mut writer = Self::locked(dir, engine, opts)?;
+        writer.dirty = true;
         if let Ok(m) = CollectionManifest::read(dir) {
             writer.generation = m.generation;
         }
