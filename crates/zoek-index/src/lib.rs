@@ -100,6 +100,8 @@
 //! header, the header is written last, then fsync and rename: a crash leaves no file
 //! at the target path that opens.
 
+#![warn(missing_docs)]
+
 mod builder;
 mod distance;
 mod error;
