@@ -852,35 +852,15 @@ impl Collection {
         if threads <= 1 {
             return self.parts.iter().zip(masks).map(|(p, m)| f(p, m)).collect();
         }
-        let jobs: Vec<(usize, &Part, &Option<Arc<Bits>>)> = self
-            .parts
-            .iter()
-            .zip(masks)
-            .enumerate()
-            .map(|(i, (p, m))| (i, p, m))
-            .collect();
-        let f = &f;
-        let mut results: Vec<(usize, Result<T>)> = std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..threads)
-                .map(|t| {
-                    let mine: Vec<_> = jobs.iter().skip(t).step_by(threads).copied().collect();
-                    scope.spawn(move || {
-                        mine.into_iter()
-                            .map(|(i, p, m)| (i, f(p, m)))
-                            .collect::<Vec<_>>()
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| h.join().unwrap_or_default())
-                .collect()
-        });
-        if results.len() != self.parts.len() {
-            return Err(QueryError::Index("a segment search thread panicked".into()));
-        }
-        results.sort_by_key(|(i, _)| *i);
-        results.into_iter().map(|(_, r)| r).collect()
+        // rayon's pool: spawning threads for every question costs more than the work on
+        // small segments.
+        use rayon::prelude::*;
+        self.parts
+            .par_iter()
+            .zip(masks.par_iter())
+            .with_max_len(1)
+            .map(|(p, m)| f(p, m))
+            .collect()
     }
 
     fn best_sentence(&self, p: u32, q: &[f32]) -> Result<DenseHit> {
