@@ -38,6 +38,27 @@ fn text(i: usize, version: usize) -> String {
 }
 
 /// Writes `doc-<i>.txt` files for `range` into `dir` and returns their paths.
+/// A fresh collection directory with its writer open, and a directory for input files.
+struct Setup {
+    engine: Engine,
+    input: tempfile::TempDir,
+    out: tempfile::TempDir,
+    writer: CollectionWriter,
+}
+
+fn setup() -> Setup {
+    let engine = engine();
+    let input = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let writer = CollectionWriter::open(out.path(), &engine, &opts()).unwrap();
+    Setup {
+        engine,
+        input,
+        out,
+        writer,
+    }
+}
+
 fn write_docs(dir: &Path, range: std::ops::Range<usize>, version: usize) -> Vec<PathBuf> {
     range
         .map(|i| {
@@ -115,10 +136,12 @@ fn add_then_ask_finds_the_new_document_and_re_adding_is_a_no_op() {
 
 #[test]
 fn delete_then_ask_never_returns_it_and_unknown_ids_change_nothing() {
-    let engine = engine();
-    let input = tempfile::tempdir().unwrap();
-    let out = tempfile::tempdir().unwrap();
-    let mut writer = CollectionWriter::open(out.path(), &engine, &opts()).unwrap();
+    let Setup {
+        engine,
+        input,
+        out,
+        mut writer,
+    } = setup();
     writer.add(&write_docs(input.path(), 0..3, 1)).unwrap();
     writer.add(&write_docs(input.path(), 3..6, 1)).unwrap();
     writer.commit().unwrap();
@@ -169,10 +192,12 @@ fn delete_then_ask_never_returns_it_and_unknown_ids_change_nothing() {
 
 #[test]
 fn update_replaces_the_old_version() {
-    let engine = engine();
-    let input = tempfile::tempdir().unwrap();
-    let out = tempfile::tempdir().unwrap();
-    let mut writer = CollectionWriter::open(out.path(), &engine, &opts()).unwrap();
+    let Setup {
+        engine,
+        input,
+        out,
+        mut writer,
+    } = setup();
     let files = write_docs(input.path(), 0..4, 1);
     writer.add(&files).unwrap();
     writer.commit().unwrap();
@@ -291,10 +316,12 @@ fn results_after_merge_equal_results_before() {
 
 #[test]
 fn merge_policy_merges_small_segments_and_those_with_many_deletions() {
-    let engine = engine();
-    let input = tempfile::tempdir().unwrap();
-    let out = tempfile::tempdir().unwrap();
-    let mut writer = CollectionWriter::open(out.path(), &engine, &opts()).unwrap();
+    let Setup {
+        engine: _,
+        input,
+        out,
+        mut writer,
+    } = setup();
     for i in 0..4 {
         writer
             .add(&write_docs(input.path(), i * 2..i * 2 + 2, 1))
@@ -327,10 +354,12 @@ fn merge_policy_merges_small_segments_and_those_with_many_deletions() {
 
 #[test]
 fn a_reader_asking_in_a_loop_never_fails_nor_sees_a_deleted_document() {
-    let engine = engine();
-    let input = tempfile::tempdir().unwrap();
-    let out = tempfile::tempdir().unwrap();
-    let mut writer = CollectionWriter::open(out.path(), &engine, &opts()).unwrap();
+    let Setup {
+        engine,
+        input,
+        out,
+        mut writer,
+    } = setup();
     writer.add(&write_docs(input.path(), 0..4, 1)).unwrap();
     writer.commit().unwrap();
     // (document, generation from which it is deleted)
@@ -526,10 +555,12 @@ fn filters_restrict_answers_to_matching_documents() {
 
 #[test]
 fn a_crashed_writers_leftovers_are_removed_and_stats_add_up() {
-    let engine = engine();
-    let input = tempfile::tempdir().unwrap();
-    let out = tempfile::tempdir().unwrap();
-    let mut writer = CollectionWriter::open(out.path(), &engine, &opts()).unwrap();
+    let Setup {
+        engine,
+        input,
+        out,
+        mut writer,
+    } = setup();
     writer.add(&write_docs(input.path(), 0..3, 1)).unwrap();
     writer.commit().unwrap();
     // A segment written but never committed, as a killed writer leaves it.
