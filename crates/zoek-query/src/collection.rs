@@ -754,7 +754,7 @@ impl Collection {
     /// sentences than passages are fetched. With several graphs, each is first asked for a
     /// share of them with a proportionally narrower beam; a graph whose worst fetched
     /// sentence still beats the collection-wide cut-off may hold more, and is asked again
-    /// in full. Graphs are searched on up to four threads.
+    /// in full. Segments are searched in parallel on rayon's pool.
     ///
     /// With `lexical`, each segment's BM25 search runs in the same pass, and the `limit`
     /// best lexical matches come back too.
