@@ -3,6 +3,8 @@
 //! ```sh
 //! cargo run --release --example service -- [--index DIR] [--addr 127.0.0.1:8080]
 //! curl -s localhost:8080/ask -d '{"question": "what hinders cooperation?", "k": 3}'
+//! curl -s localhost:8080/ask -d '{"question": "wie nam het initiatief?", "filter": {"path": "status-quo"}}'
+//! zoek add --index DIR new-docs/ && curl -s -X POST localhost:8080/refresh
 //! ```
 //! Without `--index` it serves the example corpus. It binds 127.0.0.1 unless told otherwise.
 

@@ -1,10 +1,15 @@
-//! An HTTP service over one collection: `POST /ask` (JSON in and out) and `GET /health`.
+//! An HTTP service over one collection: `POST /ask` (JSON in and out), `POST /refresh` and
+//! `GET /health`.
 //!
-//! One [`Engine`] and one [`Collection`] are shared by all requests; answering runs on
-//! tokio's blocking pool so slow questions never stall the accept loop. Request bodies and
-//! `k` are bounded, and every error is a JSON body with a 4xx or 5xx status.
+//! One [`Engine`] and one [`Collection`] snapshot are shared by all requests; answering runs
+//! on tokio's blocking pool so slow questions never stall the accept loop. `POST /refresh`
+//! picks up what a writer (`zoek add`, `zoek delete`, `zoek compact`, or a
+//! `CollectionWriter` elsewhere) has committed since: questions already running finish on
+//! the snapshot they started with. Request bodies and `k` are bounded, and every error is a
+//! JSON body with a 4xx or 5xx status.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
 
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
@@ -37,7 +42,8 @@ impl Default for Limits {
 #[derive(Clone)]
 pub struct AppState {
     engine: Engine,
-    collection: Arc<Collection>,
+    /// The current snapshot; `/refresh` swaps in a newer one.
+    collection: Arc<RwLock<Arc<Collection>>>,
     limits: Limits,
 }
 
@@ -46,9 +52,18 @@ impl AppState {
     pub fn new(engine: Engine, collection: Collection, limits: Limits) -> Self {
         Self {
             engine,
-            collection: Arc::new(collection),
+            collection: Arc::new(RwLock::new(Arc::new(collection))),
             limits,
         }
+    }
+
+    /// The snapshot new questions are answered from.
+    pub fn snapshot(&self) -> Arc<Collection> {
+        // A poisoned lock still holds a complete snapshot: swapping an Arc cannot tear.
+        self.collection
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 }
 
@@ -63,6 +78,10 @@ pub struct AskRequest {
     /// `hybrid` (default), `dense` or `rrf`.
     #[serde(default)]
     pub mode: Option<String>,
+    /// Metadata filters, all of which must hold: `{"path": "wetten/", "category": "AMvB"}`
+    /// (`path` matches as a prefix, `id` exactly, other fields a `.jsonl` field).
+    #[serde(default)]
+    pub filter: BTreeMap<String, String>,
 }
 
 /// The service's routes.
@@ -71,6 +90,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/ask", post(ask))
+        .route("/refresh", post(refresh))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
 }
@@ -79,7 +99,8 @@ async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {
     Json(json!({
         "status": "ok",
         "model": state.engine.model_id(),
-        "passages": state.collection.len(),
+        "passages": state.snapshot().len(),
+        "generation": state.snapshot().generation(),
     }))
 }
 
@@ -113,17 +134,49 @@ async fn ask(State(state): State<AppState>, body: axum::body::Bytes) -> Response
     let opts = AskOptions {
         k,
         mode,
+        filters: req.filter.into_iter().collect(),
         ..AskOptions::default()
     };
-    let st = state.clone();
+    let collection = state.snapshot();
+    let engine = state.engine.clone();
     let question = req.question;
     let res =
-        tokio::task::spawn_blocking(move || st.collection.ask_with(&st.engine, &question, &opts))
-            .await;
+        tokio::task::spawn_blocking(move || collection.ask_with(&engine, &question, &opts)).await;
     match res {
         Ok(Ok(answer)) => Json(answer.to_json()).into_response(),
-        Ok(Err(e @ (QueryError::EmptyQuestion | QueryError::QuestionTooLong { .. }))) => {
-            error(StatusCode::BAD_REQUEST, e)
+        Ok(Err(
+            e @ (QueryError::EmptyQuestion
+            | QueryError::QuestionTooLong { .. }
+            | QueryError::InvalidOption(_)),
+        )) => error(StatusCode::BAD_REQUEST, e),
+        Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
+        Err(e) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("worker failed: {e}"),
+        ),
+    }
+}
+
+/// Opens the collection's newest commit next to the current snapshot (sharing the segments
+/// both hold) and makes it the one new questions use.
+async fn refresh(State(state): State<AppState>) -> Response {
+    let current = state.snapshot();
+    let res = tokio::task::spawn_blocking(move || {
+        let mut next = (*current).clone();
+        next.refresh().map(|changed| (changed, next))
+    })
+    .await;
+    match res {
+        Ok(Ok((changed, next))) => {
+            let body = json!({
+                "changed": changed,
+                "generation": next.generation(),
+                "passages": next.len(),
+            });
+            if changed {
+                *state.collection.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(next);
+            }
+            Json(body).into_response()
         }
         Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
         Err(e) => error(

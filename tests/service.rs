@@ -46,6 +46,7 @@ fn service_answers_over_loopback() {
         max_body_bytes: 4096,
         max_k: 10,
     };
+    let collection_dir = collection.dir().to_path_buf();
     let app = router(AppState::new(engine, collection, limits));
 
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -110,4 +111,56 @@ fn service_answers_over_loopback() {
     });
     assert!(answers.windows(2).all(|w| w[0] == w[1]));
     assert!(answers[0].contains("initiatief"));
+
+    // A filter restricts the answer to one page; a filter without a field is a 400.
+    let (status, v) = request(
+        addr,
+        "POST",
+        "/ask",
+        r#"{"question": "what hinders cooperation?", "k": 5, "filter": {"path": "zonder-"}}"#,
+    );
+    assert_eq!(status, 200, "{v}");
+    let hits = v["hits"].as_array().unwrap();
+    assert!(!hits.is_empty());
+    assert!(
+        hits.iter()
+            .all(|h| h["doc"].as_str().unwrap() == "zonder-gedeelde-visie.txt"),
+        "{hits:?}"
+    );
+    let (status, v) = request(
+        addr,
+        "POST",
+        "/ask",
+        r#"{"question": "x", "filter": {"": "y"}}"#,
+    );
+    assert_eq!(status, 400, "{v}");
+
+    // A commit by a writer is invisible until /refresh, then answers come from it.
+    let (_, before) = request(addr, "GET", "/health", "");
+    let docs = tempfile::tempdir().unwrap();
+    std::fs::write(
+        docs.path().join("fietsen.txt"),
+        "De fietsenmaker in Wijk bij Duurstede repareert elke zaterdag gratis fietsen van ouderen.",
+    )
+    .unwrap();
+    let engine = zoek::Engine::from_model_dir(&model).unwrap();
+    let mut writer = zoek::query::CollectionWriter::open(
+        &collection_dir,
+        &engine,
+        &zoek::query::BuildOptions::default(),
+    )
+    .unwrap();
+    writer.add(&[docs.path()]).unwrap();
+    writer.commit().unwrap();
+    let question = r#"{"question": "who repairs bicycles for free?", "k": 1}"#;
+    let (_, v) = request(addr, "POST", "/ask", question);
+    assert_ne!(v["hits"][0]["doc"], "fietsen.txt", "seen before refresh");
+    let (status, v) = request(addr, "POST", "/refresh", "");
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["changed"], true);
+    assert!(v["generation"].as_u64() > before["generation"].as_u64());
+    let (_, v) = request(addr, "POST", "/ask", question);
+    assert_eq!(v["hits"][0]["doc"], "fietsen.txt", "{v}");
+    let (_, v) = request(addr, "POST", "/refresh", "");
+    assert_eq!(v["changed"], false);
 }
