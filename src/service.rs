@@ -96,11 +96,12 @@ pub fn router(state: AppState) -> Router {
 }
 
 async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {
+    let snapshot = state.snapshot();
     Json(json!({
         "status": "ok",
         "model": state.engine.model_id(),
-        "passages": state.snapshot().len(),
-        "generation": state.snapshot().generation(),
+        "passages": snapshot.len(),
+        "generation": snapshot.generation(),
     }))
 }
 

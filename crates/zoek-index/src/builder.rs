@@ -186,18 +186,7 @@ impl Shared<'_> {
             }
         }
         if sel.len() > cap {
-            let qv = self.vector(q);
-            let mut cands: Vec<Cand> = sel
-                .iter()
-                .map(|&n| Cand {
-                    dist: self.dist(qv, n),
-                    node: n,
-                })
-                .collect();
-            cands.sort_unstable();
-            let mut kept = Vec::with_capacity(cap);
-            self.select(&cands, cap, &mut kept);
-            self.set_row(row, &kept);
+            self.set_pruned_row(row, q, sel.iter().copied(), cap);
         } else {
             self.set_row(row, sel);
         }
@@ -221,13 +210,23 @@ impl Shared<'_> {
             row[0].store(len as u32 + 1, Relaxed);
             return;
         }
-        let sv = self.vector(s);
-        let mut cands: Vec<Cand> = row[1..1 + len]
-            .iter()
-            .map(|x| x.load(Relaxed))
-            .chain(std::iter::once(q))
+        let current = row[1..1 + len].iter().map(|x| x.load(Relaxed));
+        self.set_pruned_row(row, s, current.chain(std::iter::once(q)), cap);
+    }
+
+    /// Sets `base`'s `row` to at most `cap` of `nodes`, chosen by the heuristic from the
+    /// nearest to `base` outwards. The caller holds `base`'s lock.
+    fn set_pruned_row(
+        &self,
+        row: &[AtomicU32],
+        base: u32,
+        nodes: impl Iterator<Item = u32>,
+        cap: usize,
+    ) {
+        let bv = self.vector(base);
+        let mut cands: Vec<Cand> = nodes
             .map(|n| Cand {
-                dist: self.dist(sv, n),
+                dist: self.dist(bv, n),
                 node: n,
             })
             .collect();

@@ -34,15 +34,16 @@ fn bench(c: &mut Criterion) {
     group.bench_function("embed_query", |b| {
         b.iter(|| engine.embedder().embed_query(black_box(question)).unwrap())
     });
+    let top5 = |mode| AskOptions {
+        k: 5,
+        mode,
+        ..AskOptions::default()
+    };
     for (mode, name) in [
         (RankMode::Hybrid, "ask_hybrid"),
         (RankMode::SentenceToParent, "ask_sentence_to_parent"),
     ] {
-        let o = AskOptions {
-            k: 5,
-            mode,
-            ..AskOptions::default()
-        };
+        let o = top5(mode);
         group.bench_function(name, |b| {
             b.iter(|| {
                 collection
@@ -58,11 +59,7 @@ fn bench(c: &mut Criterion) {
         (RankMode::SentenceToParent, "search_only_sentence_to_parent"),
         (RankMode::DenseParagraph, "search_only_dense_paragraph"),
     ] {
-        let o = AskOptions {
-            k: 5,
-            mode,
-            ..AskOptions::default()
-        };
+        let o = top5(mode);
         group.bench_function(name, |b| {
             b.iter(|| {
                 collection
