@@ -36,7 +36,7 @@ pub fn corpus_key(dir: &Path, model_id: &str) -> Result<String, QueryError> {
     let mut h = Sha256::new();
     // The collection format is part of the key, so a cache built in an older layout is
     // rebuilt rather than refused.
-    h.update(format!("zoek-collection-v{}", zoek_query::manifest::FORMAT_VERSION).as_bytes());
+    h.update(format!("zoek-collection-v{}", zoek_query::format::FORMAT_VERSION).as_bytes());
     h.update(model_id.as_bytes());
     for f in &files {
         let bytes = std::fs::read(f).map_err(|e| QueryError::Io {

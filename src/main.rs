@@ -1,16 +1,17 @@
 //! The `zoek` command-line tool.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use zoek::embed::Embedder;
 use zoek::query::{
-    AskOptions, BuildOptions, Collection, CollectionWriter, Engine, MergePolicy, Progress,
+    AskOptions, BuildOptions, Collection, CollectionWriter, DefaultMergePolicy, Engine, Progress,
     ProgressFn, RankMode, Stage,
 };
 
@@ -106,9 +107,9 @@ enum Command {
         /// Number of passages to return.
         #[arg(short, default_value_t = 3)]
         k: usize,
-        /// Ranking: hybrid (default), dense (sentence→parent), rrf.
-        #[arg(long, default_value = "hybrid")]
-        mode: String,
+        /// Ranking: hybrid (default), rrf, sentence-to-parent (or dense), dense-paragraph.
+        #[arg(long, default_value = "hybrid", value_parser = mode_parser())]
+        mode: RankMode,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -147,180 +148,35 @@ fn model_dir(cli_model: &Option<PathBuf>) -> PathBuf {
         .unwrap_or_else(zoek::embed::default_model_dir)
 }
 
+/// `--mode`: the names [`RankMode`] parses, listed in `--help`.
+fn mode_parser() -> impl TypedValueParser<Value = RankMode> {
+    let names = RankMode::NAMES.into_iter().chain(["dense"]);
+    PossibleValuesParser::new(names).try_map(|name| name.parse::<RankMode>())
+}
+
 fn run(cli: Cli) -> Result<()> {
+    let model = cli.model;
+    let quiet = cli.quiet;
     match cli.command {
         Command::Embed {
             passage,
             json,
             texts,
-        } => {
-            let embedder = Embedder::from_dir(model_dir(&cli.model))?;
-            let vectors = if passage {
-                let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-                embedder.embed_passages(&refs)?
-            } else {
-                texts
-                    .iter()
-                    .map(|t| embedder.embed_query(t))
-                    .collect::<Result<Vec<_>, _>>()?
-            };
-            if json {
-                let out = serde_json::json!({
-                    "model": embedder.model_id(),
-                    "dim": embedder.dim(),
-                    "vectors": vectors,
-                });
-                println!("{out}");
-            } else {
-                for (t, v) in texts.iter().zip(&vectors) {
-                    let head: Vec<String> = v.iter().take(6).map(|x| format!("{x:+.4}")).collect();
-                    println!("{t}\n  dim={} [{} …]", v.len(), head.join(", "));
-                }
-            }
-            Ok(())
-        }
+        } => embed(&model, passage, json, &texts),
         Command::Index {
             out,
             paths,
             max_tokens,
-        } => {
-            let (engine, opts, bar) = for_building(&cli.model, cli.quiet, max_tokens)?;
-            let stats = engine.build(&paths, &out, &opts);
-            if let Some(bar) = bar {
-                bar.finish_and_clear();
-            }
-            let stats = stats?;
-            for s in &stats.skipped {
-                eprintln!("zoek: skipped {s:?}");
-            }
-            println!(
-                "indexed {} documents, {} passages, {} sentences into {} in {:.1}s{}",
-                stats.documents,
-                stats.passages,
-                stats.sentences,
-                stats.dir.display(),
-                stats.total_time.as_secs_f64(),
-                if stats.hnsw { " (HNSW)" } else { "" }
-            );
-            Ok(())
-        }
+        } => index(&model, quiet, &out, &paths, max_tokens),
         Command::Add {
             index,
             paths,
             max_tokens,
             no_merge,
-        } => {
-            let (engine, opts, bar) = for_building(&cli.model, cli.quiet, max_tokens)?;
-            let result = CollectionWriter::open(&index, &engine, &opts).and_then(|mut w| {
-                let stats = w.add(&paths)?;
-                let mut generation = w.commit()?;
-                // Readers already see the commit; the merge publishes its own.
-                let merged = if no_merge {
-                    None
-                } else {
-                    w.merge(&MergePolicy::default())?
-                };
-                if let Some(m) = &merged {
-                    generation = m.generation;
-                }
-                Ok((stats, generation, merged))
-            });
-            if let Some(bar) = bar {
-                bar.finish_and_clear();
-            }
-            let (stats, generation, merged) =
-                result.with_context(|| format!("adding to {}", index.display()))?;
-            for s in &stats.skipped {
-                eprintln!("zoek: skipped {s:?}");
-            }
-            println!(
-                "added {}, updated {}, unchanged {}, removed {} documents; {} passages{} (generation {generation})",
-                stats.added,
-                stats.updated,
-                stats.unchanged,
-                stats.removed,
-                stats.passages,
-                stats
-                    .segment
-                    .as_deref()
-                    .map(|s| format!(" into {s}"))
-                    .unwrap_or_default(),
-            );
-            if let Some(m) = merged {
-                println!(
-                    "merged {} segments into {}",
-                    m.merged.len(),
-                    m.into.as_deref().unwrap_or("nothing (no live passage)")
-                );
-            }
-            Ok(())
-        }
-        Command::Delete { index, ids } => {
-            let mut writer = CollectionWriter::open_without_model(&index, &BuildOptions::default())
-                .with_context(|| format!("opening the collection {}", index.display()))?;
-            let deleted = writer.delete(&ids)?;
-            let generation = writer.commit()?;
-            println!("deleted {deleted} documents (generation {generation})");
-            Ok(())
-        }
-        Command::Compact { index } => {
-            let (progress, bar) = progress_bar(cli.quiet);
-            let opts = BuildOptions {
-                progress,
-                ..BuildOptions::default()
-            };
-            let result =
-                CollectionWriter::open_without_model(&index, &opts).and_then(|mut w| w.compact());
-            if let Some(bar) = bar {
-                bar.finish_and_clear();
-            }
-            match result.with_context(|| format!("compacting {}", index.display()))? {
-                Some(m) => println!(
-                    "merged {} segments into {}: {} passages, {} deleted passages reclaimed (generation {})",
-                    m.merged.len(),
-                    m.into.as_deref().unwrap_or("nothing (no live passage)"),
-                    m.passages,
-                    m.reclaimed_passages,
-                    m.generation
-                ),
-                None => println!("nothing to compact: one segment without deletions"),
-            }
-            Ok(())
-        }
-        Command::Stats { index, json } => {
-            let collection = Collection::open(&index)
-                .with_context(|| format!("opening the collection {}", index.display()))?;
-            let stats = collection.stats()?;
-            if json {
-                println!("{}", serde_json::to_string(&stats)?);
-            } else {
-                println!(
-                    "{}: generation {}, {} segments, {} live documents, {} passages ({} live, {} tombstones), {} bytes",
-                    index.display(),
-                    stats.generation,
-                    stats.segments.len(),
-                    stats.live_documents,
-                    stats.passages,
-                    stats.live_passages,
-                    stats.tombstones,
-                    stats.bytes
-                );
-                for s in &stats.segments {
-                    println!(
-                        "  {}: {} documents, {} passages ({} live, {} tombstones), {} sentences{}, {} bytes",
-                        s.name,
-                        s.documents,
-                        s.passages,
-                        s.live_passages,
-                        s.tombstones,
-                        s.sentences,
-                        if s.hnsw { " (HNSW)" } else { "" },
-                        s.bytes
-                    );
-                }
-            }
-            Ok(())
-        }
+        } => add(&model, quiet, &index, &paths, max_tokens, no_merge),
+        Command::Delete { index, ids } => delete(&index, &ids),
+        Command::Compact { index } => compact(quiet, &index),
+        Command::Stats { index, json } => stats(&index, json),
         Command::Ask {
             index,
             k,
@@ -329,56 +185,246 @@ fn run(cli: Cli) -> Result<()> {
             filters,
             question,
         } => {
-            let question = question.join(" ");
-            let filters = filters
-                .iter()
-                .map(|f| match f.split_once('=') {
-                    Some((field, value)) if !field.trim().is_empty() => {
-                        Ok((field.trim().to_string(), value.to_string()))
-                    }
-                    _ => bail!("--filter {f:?} is not FIELD=VALUE"),
-                })
-                .collect::<Result<Vec<_>>>()?;
-            let mode = match mode.as_str() {
-                "hybrid" => RankMode::Hybrid,
-                "dense" => RankMode::SentenceToParent,
-                "rrf" => RankMode::Rrf,
-                other => bail!("unknown --mode {other:?} (hybrid, dense, rrf)"),
-            };
-            // Open the collection first: a missing index is reported before the model loads.
-            let collection = match &index {
-                Some(dir) => Some(
-                    Collection::open(dir)
-                        .with_context(|| format!("opening the collection {}", dir.display()))?,
-                ),
-                None => None,
-            };
-            let engine = Engine::from_model_dir(model_dir(&cli.model))?;
-            let collection = match collection {
-                Some(c) => c,
-                None => {
-                    let (progress, bar) = progress_bar(cli.quiet);
-                    let c = zoek::example::open_example(&engine, progress);
-                    if let Some(bar) = bar {
-                        bar.finish_and_clear();
-                    }
-                    c.context("building the example collection")?
-                }
-            };
             let opts = AskOptions {
                 k,
                 mode,
-                filters,
+                filters: parse_filters(&filters)?,
                 ..AskOptions::default()
             };
-            let answer = collection.ask_with(&engine, &question, &opts)?;
-            if json {
-                println!("{}", answer.to_json());
-            } else {
-                print_answer(&answer);
-            }
-            Ok(())
+            ask(
+                &model,
+                quiet,
+                index.as_deref(),
+                &question.join(" "),
+                &opts,
+                json,
+            )
         }
+    }
+}
+
+fn embed(model: &Option<PathBuf>, passage: bool, json: bool, texts: &[String]) -> Result<()> {
+    let embedder = Embedder::from_dir(model_dir(model))?;
+    let vectors = if passage {
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        embedder.embed_passages(&refs)?
+    } else {
+        texts
+            .iter()
+            .map(|t| embedder.embed_query(t))
+            .collect::<Result<Vec<_>, _>>()?
+    };
+    if json {
+        let out = serde_json::json!({
+            "model": embedder.model_id(),
+            "dim": embedder.dim(),
+            "vectors": vectors,
+        });
+        println!("{out}");
+    } else {
+        for (t, v) in texts.iter().zip(&vectors) {
+            let head: Vec<String> = v.iter().take(6).map(|x| format!("{x:+.4}")).collect();
+            println!("{t}\n  dim={} [{} …]", v.len(), head.join(", "));
+        }
+    }
+    Ok(())
+}
+
+fn index(
+    model: &Option<PathBuf>,
+    quiet: bool,
+    out: &Path,
+    paths: &[PathBuf],
+    max_tokens: usize,
+) -> Result<()> {
+    let (engine, opts, bar) = for_building(model, quiet, max_tokens)?;
+    let stats = engine.build(paths, out, &opts);
+    finish(bar);
+    let stats = stats?;
+    for s in &stats.skipped {
+        eprintln!("zoek: skipped {s:?}");
+    }
+    println!(
+        "indexed {} documents, {} passages, {} sentences into {} in {:.1}s{}",
+        stats.documents,
+        stats.passages,
+        stats.sentences,
+        stats.dir.display(),
+        stats.total_time.as_secs_f64(),
+        if stats.hnsw { " (HNSW)" } else { "" }
+    );
+    Ok(())
+}
+
+fn add(
+    model: &Option<PathBuf>,
+    quiet: bool,
+    index: &Path,
+    paths: &[PathBuf],
+    max_tokens: usize,
+    no_merge: bool,
+) -> Result<()> {
+    let (engine, opts, bar) = for_building(model, quiet, max_tokens)?;
+    let result = CollectionWriter::open(index, &engine, &opts).and_then(|mut w| {
+        let stats = w.add(paths)?;
+        let mut generation = w.commit()?;
+        // Readers already see the commit; the merge publishes its own.
+        let merged = if no_merge {
+            None
+        } else {
+            w.merge(&DefaultMergePolicy::default())?
+        };
+        if let Some(m) = &merged {
+            generation = m.generation;
+        }
+        Ok((stats, generation, merged))
+    });
+    finish(bar);
+    let (stats, generation, merged) =
+        result.with_context(|| format!("adding to {}", index.display()))?;
+    for s in &stats.skipped {
+        eprintln!("zoek: skipped {s:?}");
+    }
+    println!(
+        "added {}, updated {}, unchanged {}, removed {} documents; {} passages{} (generation {generation})",
+        stats.added,
+        stats.updated,
+        stats.unchanged,
+        stats.removed,
+        stats.passages,
+        stats
+            .segment
+            .as_deref()
+            .map(|s| format!(" into {s}"))
+            .unwrap_or_default(),
+    );
+    if let Some(m) = merged {
+        println!(
+            "merged {} segments into {}",
+            m.merged.len(),
+            m.into.as_deref().unwrap_or("nothing (no live passage)")
+        );
+    }
+    Ok(())
+}
+
+fn delete(index: &Path, ids: &[String]) -> Result<()> {
+    let mut writer = CollectionWriter::open_without_model(index, &BuildOptions::default())
+        .with_context(|| format!("opening the collection {}", index.display()))?;
+    let deleted = writer.delete(ids)?;
+    let generation = writer.commit()?;
+    println!("deleted {deleted} documents (generation {generation})");
+    Ok(())
+}
+
+fn compact(quiet: bool, index: &Path) -> Result<()> {
+    let (progress, bar) = progress_bar(quiet);
+    let opts = BuildOptions {
+        progress,
+        ..BuildOptions::default()
+    };
+    let result = CollectionWriter::open_without_model(index, &opts).and_then(|mut w| w.compact());
+    finish(bar);
+    match result.with_context(|| format!("compacting {}", index.display()))? {
+        Some(m) => println!(
+            "merged {} segments into {}: {} passages, {} deleted passages reclaimed (generation {})",
+            m.merged.len(),
+            m.into.as_deref().unwrap_or("nothing (no live passage)"),
+            m.passages,
+            m.reclaimed_passages,
+            m.generation
+        ),
+        None => println!("nothing to compact: one segment without deletions"),
+    }
+    Ok(())
+}
+
+fn stats(index: &Path, json: bool) -> Result<()> {
+    let collection = Collection::open(index)
+        .with_context(|| format!("opening the collection {}", index.display()))?;
+    let stats = collection.stats()?;
+    if json {
+        println!("{}", serde_json::to_string(&stats)?);
+        return Ok(());
+    }
+    println!(
+        "{}: generation {}, {} segments, {} live documents, {} passages ({} live, {} tombstones), {} bytes",
+        index.display(),
+        stats.generation,
+        stats.segments.len(),
+        stats.live_documents,
+        stats.passages,
+        stats.live_passages,
+        stats.tombstones,
+        stats.bytes
+    );
+    for s in &stats.segments {
+        println!(
+            "  {}: {} documents, {} passages ({} live, {} tombstones), {} sentences{}, {} bytes",
+            s.name,
+            s.documents,
+            s.passages,
+            s.live_passages,
+            s.tombstones,
+            s.sentences,
+            if s.hnsw { " (HNSW)" } else { "" },
+            s.bytes
+        );
+    }
+    Ok(())
+}
+
+/// `--filter FIELD=VALUE` arguments as `(field, value)` pairs.
+fn parse_filters(filters: &[String]) -> Result<Vec<(String, String)>> {
+    filters
+        .iter()
+        .map(|f| match f.split_once('=') {
+            Some((field, value)) if !field.trim().is_empty() => {
+                Ok((field.trim().to_string(), value.to_string()))
+            }
+            _ => bail!("--filter {f:?} is not FIELD=VALUE"),
+        })
+        .collect()
+}
+
+fn ask(
+    model: &Option<PathBuf>,
+    quiet: bool,
+    index: Option<&Path>,
+    question: &str,
+    opts: &AskOptions,
+    json: bool,
+) -> Result<()> {
+    // Open the collection first: a missing index is reported before the model loads.
+    let collection = match index {
+        Some(dir) => Some(
+            Collection::open(dir)
+                .with_context(|| format!("opening the collection {}", dir.display()))?,
+        ),
+        None => None,
+    };
+    let engine = Engine::from_model_dir(model_dir(model))?;
+    let collection = match collection {
+        Some(c) => c,
+        None => {
+            let (progress, bar) = progress_bar(quiet);
+            let c = zoek::example::open_example(&engine, progress);
+            finish(bar);
+            c.context("building the example collection")?
+        }
+    };
+    let answer = collection.ask_with(&engine, question, opts)?;
+    if json {
+        println!("{}", answer.to_json());
+    } else {
+        print_answer(&answer);
+    }
+    Ok(())
+}
+
+fn finish(bar: Option<ProgressBar>) {
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
     }
 }
 

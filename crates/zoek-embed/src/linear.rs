@@ -102,16 +102,6 @@ impl Q4Linear {
         })
     }
 
-    /// Output features.
-    pub fn rows(&self) -> usize {
-        self.rows
-    }
-
-    /// Input features.
-    pub fn cols(&self) -> usize {
-        self.cols
-    }
-
     /// `y[t·rows + r] = bias[r] + Σ_c x[t·cols + c] · W[r, c]` for `tokens` rows of `x`.
     pub fn forward(&self, x: &[f32], tokens: usize, y: &mut [f32]) -> Result<(), EmbedError> {
         debug_assert_eq!(x.len(), tokens * self.cols);

@@ -122,16 +122,6 @@ impl CompactUnigram {
         }
     }
 
-    /// Number of pieces.
-    pub fn len(&self) -> usize {
-        self.scores.len()
-    }
-
-    /// Whether the vocabulary is empty (never, once built).
-    pub fn is_empty(&self) -> bool {
-        self.scores.is_empty()
-    }
-
     /// Appends the ids of the best segmentation of `s` (one pre-tokenized split) to `out`.
     pub fn encode_into(&self, s: &str, out: &mut Vec<u32>) {
         if s.is_empty() {

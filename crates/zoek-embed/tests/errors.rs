@@ -3,8 +3,7 @@
 
 use std::path::Path;
 
-use zoek_embed::image::ModelImage;
-use zoek_embed::models::e5_image::{E5ImageModel, Parallelism};
+use zoek_embed::internals::{E5ImageModel, ModelImage, Parallelism};
 use zoek_embed::{EmbedError, Embedder, LinearBackend};
 
 const H: usize = 64;

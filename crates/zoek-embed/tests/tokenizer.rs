@@ -1,7 +1,7 @@
 //! The compact Unigram tokenizer against `tokenizers` itself, id for id.
 
+use zoek_embed::TextTokenizer;
 use zoek_embed::default_model_dir;
-use zoek_embed::tokenize::TextTokenizer;
 
 #[test]
 fn compact_unigram_equals_tokenizers() {

@@ -100,7 +100,7 @@
 //! header, the header is written last, then fsync and rename: a crash leaves no file
 //! at the target path that opens.
 
-#![warn(missing_docs)]
+#![warn(missing_docs, clippy::print_stdout, clippy::print_stderr)]
 
 mod builder;
 mod distance;

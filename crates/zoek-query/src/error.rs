@@ -1,4 +1,5 @@
-//! The one error type of the crate.
+//! The one error type of the crate. Every other module reports through it; it imports
+//! nothing of the crate.
 
 use std::path::PathBuf;
 
@@ -77,7 +78,7 @@ pub enum QueryError {
     Embed(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// The vector index failed.
     #[error("vector index: {0}")]
-    Index(String),
+    Index(#[from] zoek_index::IndexError),
     /// The BM25 index failed.
     #[error("bm25 index: {0}")]
     Bm25(#[from] tantivy::TantivyError),
@@ -115,9 +116,39 @@ pub enum QueryError {
         /// The id as given.
         id: String,
     },
+    /// A count exceeds what the format can address (passage and sentence ids are `u32`).
+    #[error("more than {limit} {what}: split the input into several collections")]
+    Capacity {
+        /// What overflowed ("passages in a segment", "sentences in a segment", …).
+        what: &'static str,
+        /// The largest count the format holds.
+        limit: u64,
+    },
+    /// The writer was opened without a model (for deleting and merging) and was asked to
+    /// embed.
+    #[error("this writer was opened without a model; adding documents needs one")]
+    NoModel,
     /// Invalid options.
     #[error("invalid option: {0}")]
     InvalidOption(String),
+}
+
+impl QueryError {
+    /// A [`QueryError::Corrupt`] for the file at `path`.
+    pub fn corrupt(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
+        Self::Corrupt {
+            path: path.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// A [`QueryError::Capacity`] for ids held in a `u32`.
+    pub(crate) fn too_many(what: &'static str) -> Self {
+        Self::Capacity {
+            what,
+            limit: u64::from(u32::MAX),
+        }
+    }
 }
 
 /// Result alias for this crate.

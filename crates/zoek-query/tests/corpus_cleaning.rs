@@ -2,9 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use zoek_query::chunk::{CharEstimate, chunk_document};
-use zoek_query::clean::clean_blocks;
-use zoek_query::ingest::read_corpus;
+use zoek_query::text::{CharEstimate, chunk_document, clean_blocks, read_corpus};
 
 fn corpus_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../corpus")

@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use zoek_query::{
-    AskOptions, BuildOptions, Collection, CollectionWriter, Engine, HashEmbedder, MergePolicy,
-    QueryError, RankMode, TokenCounting,
+    AskOptions, BuildOptions, Collection, CollectionWriter, DefaultMergePolicy, Engine,
+    HashEmbedder, QueryError, RankMode, TokenCounting,
 };
 
 const ANIMALS: &[&str] = &[
@@ -328,9 +328,9 @@ fn merge_policy_merges_small_segments_and_those_with_many_deletions() {
             .unwrap();
         writer.commit().unwrap();
     }
-    let none = MergePolicy {
+    let none = DefaultMergePolicy {
         small_segment_passages: 1,
-        ..MergePolicy::default()
+        ..DefaultMergePolicy::default()
     };
     assert!(writer.merge(&none).unwrap().is_none());
     writer.delete(&["doc-00.txt"]).unwrap();
@@ -340,10 +340,15 @@ fn merge_policy_merges_small_segments_and_those_with_many_deletions() {
     assert_eq!(c.manifest().segments.len(), 4);
     assert_eq!(c.stats().unwrap().tombstones, 0);
     // Four small segments: below the default count, then merged with a lower one.
-    assert!(writer.merge(&MergePolicy::default()).unwrap().is_none());
-    let four = MergePolicy {
+    assert!(
+        writer
+            .merge(&DefaultMergePolicy::default())
+            .unwrap()
+            .is_none()
+    );
+    let four = DefaultMergePolicy {
         min_small_segments: 4,
-        ..MergePolicy::default()
+        ..DefaultMergePolicy::default()
     };
     let stats = writer.merge(&four).unwrap().unwrap();
     assert_eq!(stats.merged.len(), 4);

@@ -19,13 +19,13 @@ mod avxvnni;
 mod backend;
 mod layout;
 mod quant;
+#[cfg(test)]
 mod reference;
 mod scalar;
 #[cfg(test)]
 mod tests;
 
 pub use backend::Backend;
-pub use reference::reference_matmul;
 
 use layout::Packed;
 use quant::QuantActs;

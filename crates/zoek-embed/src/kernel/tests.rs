@@ -1,5 +1,6 @@
 //! Every backend against the textbook f32 product, on shapes that hit the tile edges.
 
+use super::reference::reference_matmul;
 use super::*;
 use half::f16;
 

@@ -1,0 +1,661 @@
+//! Asking a collection: validate, embed, gather candidates from every segment (in
+//! parallel), fuse once, read the hits.
+
+use std::ops::Range;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use super::fusion::{Ranked, blend_passage, dense_only, hybrid, reciprocal_rank_fusion};
+use super::{Collection, Part};
+use crate::engine::{Engine, check_dim, normalise};
+use crate::error::{QueryError, Result};
+use crate::format::bits::Bits;
+use crate::segment::bm25::{self, Bm25, Bm25Part, PreparedQuery};
+use crate::segment::dense::{DenseHit, sort_dense, top};
+
+/// Questions longer than this many bytes are refused by default (see
+/// [`AskOptions::max_question_bytes`]); the model reads at most 512 tokens anyway.
+pub const DEFAULT_MAX_QUESTION_BYTES: usize = 16 * 1024;
+
+/// How passages are ranked. Written and parsed by one set of names ([`RankMode::name`],
+/// [`FromStr`](std::str::FromStr), serde): `hybrid`, `rrf`, `sentence-to-parent` (also
+/// `dense`), `dense-paragraph`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RankMode {
+    /// Sentence→parent dense scores blended with BM25, the BM25 weight scaled by the share
+    /// of question terms the index knows (the default).
+    #[default]
+    Hybrid,
+    /// Reciprocal rank fusion of the sentence→parent and BM25 rankings.
+    Rrf,
+    /// Dense only: a passage scores the best cosine of its sentences.
+    SentenceToParent,
+    /// Dense only, one vector per passage (needs `BuildOptions::passage_vectors`).
+    DenseParagraph,
+}
+
+impl RankMode {
+    /// Every mode, in the order of [`RankMode::NAMES`].
+    pub const ALL: [RankMode; 4] = [
+        RankMode::Hybrid,
+        RankMode::Rrf,
+        RankMode::SentenceToParent,
+        RankMode::DenseParagraph,
+    ];
+    /// The names of the modes, as written; `dense` is also accepted for
+    /// `sentence-to-parent`.
+    pub const NAMES: [&'static str; 4] = ["hybrid", "rrf", "sentence-to-parent", "dense-paragraph"];
+
+    /// The mode's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            RankMode::Hybrid => "hybrid",
+            RankMode::Rrf => "rrf",
+            RankMode::SentenceToParent => "sentence-to-parent",
+            RankMode::DenseParagraph => "dense-paragraph",
+        }
+    }
+}
+
+impl std::fmt::Display for RankMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for RankMode {
+    type Err = QueryError;
+
+    fn from_str(s: &str) -> Result<Self> {
+        if s == "dense" {
+            return Ok(RankMode::SentenceToParent);
+        }
+        RankMode::ALL
+            .into_iter()
+            .find(|m| m.name() == s)
+            .ok_or_else(|| {
+                QueryError::InvalidOption(format!(
+                    "unknown ranking mode {s:?} (one of {}, or dense)",
+                    RankMode::NAMES.join(", ")
+                ))
+            })
+    }
+}
+
+/// Options for [`Collection::ask_with`].
+#[derive(Debug, Clone)]
+pub struct AskOptions {
+    /// Number of hits (default 5).
+    pub k: usize,
+    /// Ranking mode (default hybrid).
+    pub mode: RankMode,
+    /// Candidates taken from each of the dense and BM25 rankings before fusion (default 30;
+    /// min-max normalisation over a short list keeps the blend focused on the plausible
+    /// passages, and PolicyQA-nl ranked slightly better with 30 than with 100).
+    pub candidates: usize,
+    /// Weight of the normalised dense score in the hybrid blend (default 0.5).
+    pub dense_weight: f32,
+    /// Weight of the normalised BM25 score before scaling by term coverage (default 0.5).
+    pub bm25_weight: f32,
+    /// The `k` of reciprocal rank fusion (default 60).
+    pub rrf_k: f32,
+    /// Longest accepted question in bytes (default [`DEFAULT_MAX_QUESTION_BYTES`]).
+    pub max_question_bytes: usize,
+    /// HNSW search breadth, for collections with an HNSW index (default 128).
+    pub ef: usize,
+    /// In the hybrid and RRF modes, on collections built with passage vectors: the weight
+    /// of the passage's own cosine in its dense score, `(1 − w)·best sentence + w·passage`
+    /// (default 0.5). Sentences find the precise statement; the passage vector keeps the
+    /// context a single sentence lacks. Ignored without passage vectors.
+    pub passage_weight: f32,
+    /// Metadata filters, all of which a passage's document must pass (default none):
+    /// `("path", prefix)` matches the document's file path as a prefix, `("id", id)` its id,
+    /// any other field a JSON-lines field of that value. Applied inside the vector search
+    /// (with an exact scan when few passages pass) and the BM25 search.
+    pub filters: Vec<(String, String)>,
+}
+
+impl Default for AskOptions {
+    fn default() -> Self {
+        Self {
+            k: 5,
+            mode: RankMode::Hybrid,
+            candidates: 30,
+            dense_weight: 0.5,
+            bm25_weight: 0.5,
+            rrf_k: 60.0,
+            max_question_bytes: DEFAULT_MAX_QUESTION_BYTES,
+            ef: 128,
+            passage_weight: 0.5,
+            filters: Vec::new(),
+        }
+    }
+}
+
+/// One ranked passage.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Hit {
+    /// Rank, from 1.
+    pub rank: usize,
+    /// Final score (hybrid: in [0, 1]; dense modes: cosine; RRF: fused reciprocal ranks).
+    pub score: f32,
+    /// Passage id in the collection snapshot (see [`Collection`]).
+    pub passage: u32,
+    /// Document id.
+    pub doc: String,
+    /// Section heading.
+    pub heading: Option<String>,
+    /// Passage text.
+    pub text: String,
+    /// The passage's sentence closest to the question.
+    pub highlight: Option<String>,
+    /// Byte range of the highlight in the cleaned document text.
+    pub highlight_range: Option<Range<usize>>,
+    /// Byte range of the passage in the cleaned document text.
+    pub byte_range: Range<usize>,
+    /// Raw dense score (cosine), if computed.
+    pub dense_score: Option<f32>,
+    /// Raw BM25 score, if the passage matched lexically.
+    pub bm25_score: Option<f32>,
+}
+
+/// Where the time of one question went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Timings {
+    /// Embedding the question.
+    pub embed: Duration,
+    /// Searching, ranking and reading the hits.
+    pub search: Duration,
+    /// Everything, validation included.
+    pub total: Duration,
+}
+
+/// The answer to a question.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    /// The question as asked.
+    pub question: String,
+    /// Hits, best first.
+    pub hits: Vec<Hit>,
+    /// Timings.
+    pub timings: Timings,
+    /// Ranking mode used.
+    pub mode: RankMode,
+    /// Share of the question's terms found in the BM25 index (hybrid and RRF modes).
+    pub bm25_coverage: Option<f32>,
+}
+
+impl Answer {
+    /// The answer as JSON: `{"question", "hits": [{"rank", "score", "doc", "heading", "text",
+    /// "highlight", "byte_range"}], "timings_ms": {"embed", "search", "total"}}`.
+    pub fn to_json(&self) -> serde_json::Value {
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        serde_json::json!({
+            "question": self.question,
+            "hits": self.hits.iter().map(|h| serde_json::json!({
+                "rank": h.rank,
+                "score": h.score,
+                "doc": h.doc,
+                "heading": h.heading,
+                "text": h.text,
+                "highlight": h.highlight,
+                "byte_range": [h.byte_range.start, h.byte_range.end],
+            })).collect::<Vec<_>>(),
+            "timings_ms": {
+                "embed": ms(self.timings.embed),
+                "search": ms(self.timings.search),
+                "total": ms(self.timings.total),
+            },
+        })
+    }
+}
+
+/// Below this many sentences in all, segments are searched on the calling thread.
+const PARALLEL_MIN_SENTENCES: usize = 4096;
+
+/// A mask of the passages a question may return, per part.
+type Masks = Vec<Option<Arc<Bits>>>;
+
+/// Dense candidates and BM25 matches `(passage, score)` gathered over all segments.
+type Gathered = (Vec<DenseHit>, Vec<(u32, f32)>);
+
+impl Collection {
+    /// The `k` best passages for `question` with the default (hybrid) ranking.
+    pub fn ask(&self, engine: &Engine, question: &str, k: usize) -> Result<Answer> {
+        self.ask_with(
+            engine,
+            question,
+            &AskOptions {
+                k,
+                ..AskOptions::default()
+            },
+        )
+    }
+
+    /// Asks with explicit options.
+    ///
+    /// Errors: [`QueryError::EmptyQuestion`], [`QueryError::QuestionTooLong`],
+    /// [`QueryError::ZeroK`], [`QueryError::ModelMismatch`] when `engine` runs another model
+    /// than the one that built the collection, and embedding or index failures.
+    pub fn ask_with(&self, engine: &Engine, question: &str, opts: &AskOptions) -> Result<Answer> {
+        let started = Instant::now();
+        self.validate(question, opts)?;
+        self.check_model(engine)?;
+        let q = engine.embed_question(question, self.manifest.dim)?;
+        self.rank(question, q, opts, started)
+    }
+
+    /// Like [`Collection::ask_with`] with the question already embedded (by the model that
+    /// built the collection, with its query prefix): for batch evaluation and for measuring
+    /// search apart from embedding. `question` is still needed for BM25.
+    pub fn search_embedded(
+        &self,
+        question: &str,
+        query_vector: &[f32],
+        opts: &AskOptions,
+    ) -> Result<Answer> {
+        let started = Instant::now();
+        self.validate(question, opts)?;
+        check_dim(query_vector, self.manifest.dim)?;
+        let mut q = query_vector.to_vec();
+        normalise(&mut q);
+        self.rank(question, q, opts, started)
+    }
+
+    fn validate(&self, question: &str, opts: &AskOptions) -> Result<()> {
+        if question.trim().is_empty() {
+            return Err(QueryError::EmptyQuestion);
+        }
+        if question.len() > opts.max_question_bytes {
+            return Err(QueryError::QuestionTooLong {
+                len: question.len(),
+                limit: opts.max_question_bytes,
+            });
+        }
+        if opts.k == 0 {
+            return Err(QueryError::ZeroK);
+        }
+        if opts.mode == RankMode::DenseParagraph && !self.manifest.settings.passage_vectors {
+            return Err(QueryError::InvalidOption(
+                "dense-paragraph ranking needs a collection built with passage vectors".into(),
+            ));
+        }
+        for (field, _) in &opts.filters {
+            if field.is_empty() {
+                return Err(QueryError::InvalidOption(
+                    "a filter needs a field name (field=value)".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Per part, the passages a question may return: live ones passing every filter.
+    fn masks(&self, filters: &[(String, String)]) -> Result<Masks> {
+        let mut out = Vec::with_capacity(self.parts.len());
+        for p in &self.parts {
+            if filters.is_empty() {
+                out.push(p.live.clone());
+                continue;
+            }
+            let mut allowed = Bits::new(p.segment.len(), false);
+            for d in p.segment.docs()? {
+                if filters.iter().all(|(f, v)| d.matches(f, v)) {
+                    for i in d.passages.clone() {
+                        allowed.set(u64::from(i), true);
+                    }
+                }
+            }
+            if let Some(live) = &p.live {
+                allowed.and(live);
+            }
+            out.push(Some(Arc::new(allowed)));
+        }
+        Ok(out)
+    }
+
+    fn globalise(part: &Part, hits: Vec<DenseHit>) -> impl Iterator<Item = DenseHit> + '_ {
+        hits.into_iter().map(move |mut h| {
+            h.passage += part.base;
+            h
+        })
+    }
+
+    fn rank(
+        &self,
+        question: &str,
+        q: Vec<f32>,
+        opts: &AskOptions,
+        started: Instant,
+    ) -> Result<Answer> {
+        let embedded = Instant::now();
+        let candidates = opts.candidates.max(opts.k);
+        let masks = self.masks(&opts.filters)?;
+        let mut coverage = None;
+        let ranked: Vec<Ranked> = match opts.mode {
+            RankMode::DenseParagraph => {
+                let mut all = Vec::new();
+                for (part, mask) in self.parts.iter().zip(&masks) {
+                    let hits = part.segment.dense_by_passage(&q, opts.k, mask.as_deref())?;
+                    all.extend(Self::globalise(part, hits));
+                }
+                let mut ranked = dense_only(&top(all, opts.k));
+                // Highlight each passage's best sentence; its score stays the passage's.
+                for r in &mut ranked {
+                    r.sentence = self.best_sentence(r.passage, &q)?.sentence;
+                }
+                ranked
+            }
+            RankMode::SentenceToParent => {
+                dense_only(&self.dense_by_sentence(&q, opts.k, opts.ef, &masks, None)?.0)
+            }
+            RankMode::Hybrid | RankMode::Rrf => {
+                let w = if self.manifest.settings.passage_vectors {
+                    opts.passage_weight.clamp(0.0, 1.0)
+                } else {
+                    0.0
+                };
+                let indexes: Vec<&Bm25> = self.parts.iter().map(|p| &p.segment.bm25).collect();
+                let prepared = bm25::prepare(&indexes, question)?;
+                let (dense, lexical) =
+                    self.dense_by_sentence(&q, candidates, opts.ef, &masks, prepared.as_ref())?;
+                let lexical_coverage = prepared.as_ref().map_or(0.0, |p| p.coverage());
+                let dense = self.blend_passage_vectors(dense, &q, candidates, w, &masks)?;
+                coverage = Some(lexical_coverage);
+                if opts.mode == RankMode::Hybrid {
+                    let dense = self.with_dense_scores(dense, &lexical, &q, w)?;
+                    hybrid(
+                        &dense,
+                        &lexical,
+                        lexical_coverage,
+                        opts.dense_weight,
+                        opts.bm25_weight,
+                    )
+                } else {
+                    let mut fused =
+                        reciprocal_rank_fusion(&dense, &lexical, lexical_coverage, opts.rrf_k);
+                    let shown = opts.k.min(fused.len());
+                    self.fill_highlights(&mut fused[..shown], &q)?;
+                    fused
+                }
+            }
+        };
+        let mut hits = Vec::with_capacity(opts.k);
+        for (i, r) in ranked.into_iter().take(opts.k).enumerate() {
+            hits.push(self.hit(i + 1, r, &q)?);
+        }
+        let finished = Instant::now();
+        Ok(Answer {
+            question: question.to_string(),
+            hits,
+            timings: Timings {
+                embed: embedded - started,
+                search: finished - embedded,
+                total: finished - started,
+            },
+            mode: opts.mode,
+            bm25_coverage: coverage,
+        })
+    }
+
+    fn check_model(&self, engine: &Engine) -> Result<()> {
+        if engine.model_id() != self.manifest.model_id {
+            return Err(QueryError::ModelMismatch {
+                collection: self.manifest.model_id.clone(),
+                engine: engine.model_id().to_string(),
+            });
+        }
+        if engine.embedder().dim() != self.manifest.dim {
+            return Err(QueryError::EmbeddingShape {
+                expected: self.manifest.dim,
+                got: engine.embedder().dim(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Sentence→parent dense ranking: the `limit` best passages by their best sentence,
+    /// gathered from every segment, then cut once, so the result does not depend on how
+    /// passages are spread over segments (for exactly searched segments).
+    ///
+    /// Several sentences of one passage can crowd a neighbour list, so through a graph more
+    /// sentences than passages are fetched. With several graphs, each is first asked for a
+    /// share of them with a proportionally narrower beam; a graph whose worst fetched
+    /// sentence still beats the collection-wide cut-off may hold more, and is asked again
+    /// in full. Segments are searched in parallel on rayon's pool.
+    ///
+    /// With `lexical`, each segment's BM25 search runs in the same pass, and the `limit`
+    /// best lexical matches come back too.
+    fn dense_by_sentence(
+        &self,
+        q: &[f32],
+        limit: usize,
+        ef: usize,
+        masks: &Masks,
+        lexical: Option<&PreparedQuery>,
+    ) -> Result<Gathered> {
+        let fetch = (limit * 4).max(64);
+        let graphs = self.parts.iter().filter(|p| p.segment.uses_hnsw()).count();
+        let share = if graphs > 1 {
+            (fetch * 2 / graphs).clamp(32, fetch)
+        } else {
+            fetch
+        };
+        let share_ef = (ef * share / fetch).max(share).max(48).min(ef.max(fetch));
+        let first = self.per_part(masks, |part, mask| {
+            let dense =
+                part.segment
+                    .dense_by_sentence(q, limit, share, share_ef, mask.as_deref())?;
+            let lexical = match lexical {
+                Some(prepared) => bm25::search_part(
+                    prepared,
+                    &Bm25Part {
+                        index: &part.segment.bm25,
+                        base: part.base,
+                        allowed: mask.clone(),
+                    },
+                    limit,
+                )?,
+                None => Vec::new(),
+            };
+            Ok((dense, lexical))
+        })?;
+        let mut all: Vec<DenseHit> = Vec::new();
+        let mut lexical_hits = Vec::new();
+        let first: Vec<_> = first
+            .into_iter()
+            .map(|(dense, lexical)| {
+                lexical_hits.extend(lexical);
+                dense
+            })
+            .collect();
+        for (part, (hits, _)) in self.parts.iter().zip(&first) {
+            all.extend(Self::globalise(part, hits.clone()));
+        }
+        sort_dense(&mut all);
+        if share < fetch {
+            let cutoff = all
+                .get(limit.saturating_sub(1))
+                .map_or(f32::NEG_INFINITY, |h| h.score);
+            let again: Vec<usize> = first
+                .iter()
+                .enumerate()
+                .filter(|(_, (_, worst))| worst.is_some_and(|w| w >= cutoff))
+                .map(|(i, _)| i)
+                .collect();
+            if !again.is_empty() {
+                all.clear();
+                for (i, (part, (hits, _))) in self.parts.iter().zip(first).enumerate() {
+                    let hits = if again.contains(&i) {
+                        let mask = masks.get(i).and_then(|m| m.as_deref());
+                        part.segment.dense_by_sentence(q, limit, fetch, ef, mask)?.0
+                    } else {
+                        hits
+                    };
+                    all.extend(Self::globalise(part, hits));
+                }
+                sort_dense(&mut all);
+            }
+        }
+        all.truncate(limit);
+        Ok((all, bm25::finish(lexical_hits, limit)))
+    }
+
+    /// Runs `f` on every part, in order; on several threads when there are several parts
+    /// and enough sentences to be worth a thread.
+    fn per_part<T: Send>(
+        &self,
+        masks: &Masks,
+        f: impl Fn(&Part, &Option<Arc<Bits>>) -> Result<T> + Sync,
+    ) -> Result<Vec<T>> {
+        let sentences: usize = self.parts.iter().map(|p| p.segment.sentences()).sum();
+        let threads = if sentences < PARALLEL_MIN_SENTENCES {
+            1
+        } else {
+            std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .min(4)
+                .min(self.parts.len())
+        };
+        if threads <= 1 {
+            return self.parts.iter().zip(masks).map(|(p, m)| f(p, m)).collect();
+        }
+        // rayon's pool: spawning threads for every question costs more than the work on
+        // small segments.
+        use rayon::prelude::*;
+        self.parts
+            .par_iter()
+            .zip(masks.par_iter())
+            .with_max_len(1)
+            .map(|(p, m)| f(p, m))
+            .collect()
+    }
+
+    fn best_sentence(&self, p: u32, q: &[f32]) -> Result<DenseHit> {
+        let (part, local) = self.part_of(p)?;
+        let mut hit = part.segment.best_sentence(local, q)?;
+        hit.passage = p;
+        Ok(hit)
+    }
+
+    fn passage_cosine(&self, p: u32, q: &[f32], w: f32) -> Result<Option<f32>> {
+        let (part, local) = self.part_of(p)?;
+        part.segment.passage_cosine(local, q, w)
+    }
+
+    /// The dense score of passage `p`: its best sentence, blended with its own vector
+    /// when `w > 0` and the collection has passage vectors.
+    fn dense_score(&self, p: u32, q: &[f32], w: f32) -> Result<DenseHit> {
+        let mut hit = self.best_sentence(p, q)?;
+        if let Some(cos) = self.passage_cosine(p, q, w)? {
+            hit.score = blend_passage(hit.score, cos, w);
+        }
+        Ok(hit)
+    }
+
+    /// Re-scores sentence→parent candidates with the passage vectors (see
+    /// [`AskOptions::passage_weight`]); for exactly searched segments also adds the best
+    /// passages by their own vector, so a passage whose sentences are individually weak but
+    /// whole is strong is not missed.
+    fn blend_passage_vectors(
+        &self,
+        dense: Vec<DenseHit>,
+        q: &[f32],
+        limit: usize,
+        w: f32,
+        masks: &Masks,
+    ) -> Result<Vec<DenseHit>> {
+        if !(self.manifest.settings.passage_vectors && w > 0.0) {
+            return Ok(dense);
+        }
+        // A full scan of the passage vectors is cheap next to the sentence scan of an
+        // exactly searched segment; with an HNSW graph (large segments) it would dominate
+        // the latency, so there only the sentence candidates are re-scored.
+        let mut by_passage = Vec::new();
+        for (part, mask) in self.parts.iter().zip(masks) {
+            if !part.segment.uses_hnsw() {
+                let hits = part.segment.dense_by_passage(q, limit, mask.as_deref())?;
+                by_passage.extend(Self::globalise(part, hits));
+            }
+        }
+        let by_passage = top(by_passage, limit);
+        let mut seen: std::collections::HashSet<u32> = std::collections::HashSet::new();
+        let mut out = Vec::with_capacity(dense.len() + by_passage.len());
+        for mut hit in dense {
+            if seen.insert(hit.passage) {
+                if let Some(cos) = self.passage_cosine(hit.passage, q, w)? {
+                    hit.score = blend_passage(hit.score, cos, w);
+                }
+                out.push(hit);
+            }
+        }
+        for hit in by_passage {
+            if seen.insert(hit.passage) {
+                out.push(self.dense_score(hit.passage, q, w)?);
+            }
+        }
+        sort_dense(&mut out);
+        out.truncate(limit);
+        Ok(out)
+    }
+
+    /// Adds dense scores for lexical candidates the dense ranking did not return, so every
+    /// candidate of the blend has both scores.
+    fn with_dense_scores(
+        &self,
+        mut dense: Vec<DenseHit>,
+        lexical: &[(u32, f32)],
+        q: &[f32],
+        w: f32,
+    ) -> Result<Vec<DenseHit>> {
+        let known: std::collections::HashSet<u32> = dense.iter().map(|d| d.passage).collect();
+        for &(p, _) in lexical {
+            if !known.contains(&p) {
+                let hit = self.dense_score(p, q, w)?;
+                if hit.score.is_finite() {
+                    dense.push(hit);
+                }
+            }
+        }
+        sort_dense(&mut dense);
+        Ok(dense)
+    }
+
+    fn fill_highlights(&self, ranked: &mut [Ranked], q: &[f32]) -> Result<()> {
+        for r in ranked.iter_mut().filter(|r| r.sentence.is_none()) {
+            let best = self.best_sentence(r.passage, q)?;
+            r.sentence = best.sentence;
+            r.dense = Some(best.score);
+        }
+        Ok(())
+    }
+
+    fn hit(&self, rank: usize, r: Ranked, q: &[f32]) -> Result<Hit> {
+        let (part, local) = self.part_of(r.passage)?;
+        let p = part.segment.passage(local)?;
+        let (highlight, highlight_range) =
+            match r.sentence.and_then(|s| part.segment.highlight(&p, s, q)) {
+                Some(i) => (
+                    p.sentence_text(i).map(str::to_string),
+                    p.sentences.get(i).cloned(),
+                ),
+                None => (None, None),
+            };
+        Ok(Hit {
+            rank,
+            score: r.score,
+            passage: r.passage,
+            doc: p.doc_id,
+            heading: p.heading,
+            text: p.text,
+            highlight,
+            highlight_range,
+            byte_range: p.range,
+            dense_score: r.dense,
+            bm25_score: r.bm25,
+        })
+    }
+}

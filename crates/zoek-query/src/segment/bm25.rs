@@ -1,0 +1,371 @@
+//! The lexical side: a tantivy BM25 index over passages with stemming for the corpus language.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tantivy::collector::{FilterCollector, TopDocs};
+use tantivy::query::{Bm25StatisticsProvider, BooleanQuery, Occur, Query, TermQuery};
+use tantivy::schema::{
+    FAST, Field, IndexRecordOption, STORED, Schema, TextFieldIndexing, TextOptions,
+};
+use tantivy::tokenizer::{
+    AsciiFoldingFilter, Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer,
+    StopWordFilter, TextAnalyzer, TokenStream,
+};
+use tantivy::{Index, ReloadPolicy, Searcher, Term, doc};
+
+use crate::error::{QueryError, Result};
+use crate::format::bits::Bits;
+
+const TOKENIZER: &str = "zoek";
+const FIELD_TEXT: &str = "text";
+const FIELD_PASSAGE: &str = "passage";
+const WRITER_MEMORY: usize = 64 << 20;
+
+/// The analyzer shared by indexing and querying: lower-casing, the language's stop words,
+/// diacritics folded (so "coöperatie" meets "cooperatie"), then the Snowball stemmer.
+pub(crate) fn analyzer(language: Language) -> TextAnalyzer {
+    let builder = TextAnalyzer::builder(SimpleTokenizer::default())
+        .filter(RemoveLongFilter::limit(40))
+        .filter(LowerCaser);
+    match StopWordFilter::new(language) {
+        Some(stop) => builder
+            .filter(stop)
+            .filter(AsciiFoldingFilter)
+            .filter(Stemmer::new(language))
+            .build(),
+        None => builder
+            .filter(AsciiFoldingFilter)
+            .filter(Stemmer::new(language))
+            .build(),
+    }
+}
+
+/// The analysed terms of a text, in order, duplicates removed.
+#[cfg(test)]
+fn terms(language: Language, text: &str) -> Vec<String> {
+    analysed_terms(&mut analyzer(language), text)
+}
+
+fn analysed_terms(analyzer: &mut TextAnalyzer, text: &str) -> Vec<String> {
+    let mut stream = analyzer.token_stream(text);
+    let mut out: Vec<String> = Vec::new();
+    while let Some(token) = stream.next() {
+        if !out.contains(&token.text) {
+            out.push(token.text.clone());
+        }
+    }
+    out
+}
+
+fn schema() -> (Schema, Field, Field) {
+    let mut builder = Schema::builder();
+    let indexing = TextFieldIndexing::default()
+        .set_tokenizer(TOKENIZER)
+        .set_index_option(IndexRecordOption::WithFreqs);
+    let text = builder.add_text_field(
+        FIELD_TEXT,
+        TextOptions::default().set_indexing_options(indexing),
+    );
+    let passage = builder.add_u64_field(FIELD_PASSAGE, FAST | STORED);
+    (builder.build(), text, passage)
+}
+
+/// Writes a BM25 index of `(passage id, heading + text)` into the empty directory `dir`.
+pub(crate) fn write_bm25<'a>(
+    dir: &Path,
+    language: Language,
+    passages: impl Iterator<Item = (u32, &'a str, &'a str)>,
+) -> Result<()> {
+    let (schema, text, passage) = schema();
+    let index = Index::create_in_dir(dir, schema)?;
+    index.tokenizers().register(TOKENIZER, analyzer(language));
+    // One thread gives one segment and deterministic output; indexing is not the bottleneck
+    // next to embedding.
+    let mut writer: tantivy::IndexWriter = index.writer_with_num_threads(1, WRITER_MEMORY)?;
+    for (id, heading, body) in passages {
+        let content = if heading.is_empty() {
+            body.to_owned()
+        } else {
+            format!("{heading}\n{body}")
+        };
+        writer.add_document(doc!(text => content, passage => u64::from(id)))?;
+    }
+    writer.commit()?;
+    writer.wait_merging_threads()?;
+    Ok(())
+}
+
+/// An open BM25 index: the searcher is taken at open and never reloaded (segments are
+/// immutable), so its files stay mapped even if a merge later removes them.
+pub(crate) struct Bm25 {
+    dir: PathBuf,
+    searcher: Searcher,
+    text: Field,
+    language: Language,
+    /// Cloned per query (cheap: the stop-word set is shared) so building it stays off the
+    /// query path.
+    analyzer: TextAnalyzer,
+}
+
+impl std::fmt::Debug for Bm25 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bm25")
+            .field("language", &self.language)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One segment's BM25 index in a search over several: its passage ids are offset by
+/// `base`, and only passages set in `allowed` (all, without a mask) are returned.
+#[derive(Debug, Clone)]
+pub(crate) struct Bm25Part<'a> {
+    /// The segment's index.
+    pub index: &'a Bm25,
+    /// Offset added to its passage ids.
+    pub base: u32,
+    /// Passages that may be returned (live and passing the filters).
+    pub allowed: Option<Arc<Bits>>,
+}
+
+/// Collection-wide BM25 statistics: sums over every segment, so a passage scores the same
+/// whichever segment holds it. Deleted passages still count until a merge drops them, as
+/// in Lucene. Computed once per question (every segment's query weight asks for them).
+struct Totals {
+    field: Field,
+    tokens: u64,
+    docs: u64,
+    doc_freqs: Vec<(Term, u64)>,
+}
+
+impl Totals {
+    fn new(searchers: &[&Searcher], field: Field, terms: &[Term]) -> tantivy::Result<Self> {
+        let mut totals = Self {
+            field,
+            tokens: 0,
+            docs: 0,
+            doc_freqs: Vec::with_capacity(terms.len()),
+        };
+        for s in searchers {
+            totals.tokens += Bm25StatisticsProvider::total_num_tokens(*s, field)?;
+            totals.docs += Bm25StatisticsProvider::total_num_docs(*s)?;
+        }
+        for term in terms {
+            let mut n = 0;
+            for s in searchers {
+                n += Bm25StatisticsProvider::doc_freq(*s, term)?;
+            }
+            totals.doc_freqs.push((term.clone(), n));
+        }
+        Ok(totals)
+    }
+
+    fn lookup(&self, term: &Term) -> u64 {
+        self.doc_freqs
+            .iter()
+            .find(|(t, _)| t == term)
+            .map_or(0, |(_, n)| *n)
+    }
+}
+
+impl Bm25StatisticsProvider for Totals {
+    fn total_num_tokens(&self, field: Field) -> tantivy::Result<u64> {
+        Ok(if field == self.field { self.tokens } else { 0 })
+    }
+
+    fn total_num_docs(&self) -> tantivy::Result<u64> {
+        Ok(self.docs)
+    }
+
+    fn doc_freq(&self, term: &Term) -> tantivy::Result<u64> {
+        Ok(self.lookup(term))
+    }
+}
+
+impl Bm25 {
+    /// Opens the index in `dir`.
+    pub(crate) fn open(dir: &Path, language: Language) -> Result<Self> {
+        let index = Index::open_in_dir(dir).map_err(|e| QueryError::corrupt(dir, e.to_string()))?;
+        index.tokenizers().register(TOKENIZER, analyzer(language));
+        let text = index.schema().get_field(FIELD_TEXT)?;
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            searcher: reader.searcher(),
+            text,
+            language,
+            analyzer: analyzer(language),
+        })
+    }
+}
+
+/// A question analysed once for a search over several segments: the query of the terms the
+/// collection knows, and the collection-wide statistics that score it.
+pub(crate) struct PreparedQuery {
+    query: Option<BooleanQuery>,
+    totals: Totals,
+    coverage: f32,
+}
+
+impl PreparedQuery {
+    /// Share of the question's terms that occur in the collection.
+    pub(crate) fn coverage(&self) -> f32 {
+        self.coverage
+    }
+}
+
+/// Analyses `question` against the indexes of all segments; `None` when it has no term.
+pub(crate) fn prepare(indexes: &[&Bm25], question: &str) -> Result<Option<PreparedQuery>> {
+    let Some(first) = indexes.first() else {
+        return Ok(None);
+    };
+    let terms = analysed_terms(&mut first.analyzer.clone(), question);
+    if terms.is_empty() {
+        return Ok(None);
+    }
+    let searchers: Vec<&Searcher> = indexes.iter().map(|b| &b.searcher).collect();
+    let field = first.text;
+    let all: Vec<Term> = terms
+        .iter()
+        .map(|t| Term::from_field_text(field, t))
+        .collect();
+    let totals = Totals::new(&searchers, field, &all)?;
+    let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+    for term in all {
+        if totals.lookup(&term) > 0 {
+            clauses.push((
+                Occur::Should,
+                Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs)),
+            ));
+        }
+    }
+    let coverage = clauses.len() as f32 / terms.len() as f32;
+    let query = (!clauses.is_empty()).then(|| BooleanQuery::new(clauses));
+    Ok(Some(PreparedQuery {
+        query,
+        totals,
+        coverage,
+    }))
+}
+
+/// The `limit` best passages of one segment for a prepared question, ids offset by the
+/// part's base.
+pub(crate) fn search_part(
+    prepared: &PreparedQuery,
+    part: &Bm25Part<'_>,
+    limit: usize,
+) -> Result<Vec<(u32, f32)>> {
+    let Some(query) = &prepared.query else {
+        return Ok(Vec::new());
+    };
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    let searcher = &part.index.searcher;
+    let totals = &prepared.totals;
+    let top = TopDocs::with_limit(limit).order_by_score();
+    let top = match &part.allowed {
+        None => searcher.search_with_statistics_provider(query, &top, totals)?,
+        Some(allowed) => {
+            let allowed = allowed.clone();
+            let filtered =
+                FilterCollector::new(FIELD_PASSAGE.to_string(), move |p: u64| allowed.get(p), top);
+            searcher.search_with_statistics_provider(query, &filtered, totals)?
+        }
+    };
+    let mut hits = Vec::with_capacity(top.len());
+    for (score, address) in top {
+        let column = searcher
+            .segment_reader(address.segment_ord)
+            .fast_fields()
+            .u64(FIELD_PASSAGE)?;
+        let dir = &part.index.dir;
+        let id = column
+            .first(address.doc_id)
+            .ok_or_else(|| QueryError::corrupt(dir, "BM25 document without passage id"))?;
+        let id = u32::try_from(id)
+            .ok()
+            .and_then(|id| id.checked_add(part.base))
+            .ok_or_else(|| QueryError::corrupt(dir, format!("passage id {id} out of range")))?;
+        hits.push((id, score));
+    }
+    Ok(hits)
+}
+
+/// Best first, ties by id, cut to `limit`.
+pub(crate) fn finish(mut hits: Vec<(u32, f32)>, limit: usize) -> Vec<(u32, f32)> {
+    hits.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    hits.truncate(limit);
+    hits
+}
+
+/// The `limit` best passages of one index for `question`, and the question's coverage.
+#[cfg(test)]
+fn search_one(index: &Bm25, question: &str, limit: usize) -> Result<(Vec<(u32, f32)>, f32)> {
+    let Some(prepared) = prepare(&[index], question)? else {
+        return Ok((Vec::new(), 0.0));
+    };
+    let part = Bm25Part {
+        index,
+        base: 0,
+        allowed: None,
+    };
+    let hits = search_part(&prepared, &part, limit)?;
+    Ok((finish(hits, limit), prepared.coverage))
+}
+
+/// Stored field check used by tests: the `passage` field is also stored so an index can be
+/// inspected with generic tantivy tools.
+#[cfg(test)]
+fn stored_passage(doc: &tantivy::TantivyDocument, field: Field) -> Option<u64> {
+    use tantivy::schema::Value;
+    doc.get_first(field).and_then(|v| v.as_u64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dutch_stemming_and_folding() {
+        let stems = terms(
+            Language::Dutch,
+            "De samenwerking, samenwerkingen en samenwerken; vorm en vormen",
+        );
+        assert_eq!(stems, ["samenwerk", "vorm"]);
+        assert_eq!(
+            terms(Language::Dutch, "zorgcoöperaties"),
+            terms(Language::Dutch, "zorgcooperatie")
+        );
+    }
+
+    #[test]
+    fn search_ranks_and_reports_coverage() {
+        let dir = tempfile::tempdir().unwrap();
+        let passages = [
+            (0u32, "Fase", "Het initiatief lag bij de zorgcoöperatie."),
+            (1, "", "Wantrouwen belemmerde de samenwerking in het dorp."),
+            (2, "Vormen", "Twee vormen van partnerschap en samenwerking."),
+        ];
+        write_bm25(dir.path(), Language::Dutch, passages.iter().copied()).unwrap();
+        let bm25 = Bm25::open(dir.path(), Language::Dutch).unwrap();
+        let (hits, coverage) = search_one(&bm25, "wat belemmerde de samenwerking?", 10).unwrap();
+        assert_eq!(hits[0].0, 1);
+        assert_eq!(hits.len(), 2);
+        assert!((coverage - 1.0).abs() < 1e-6, "{coverage}");
+        let (hits, coverage) = search_one(&bm25, "what hinders cooperation?", 10).unwrap();
+        assert!(hits.is_empty());
+        assert_eq!(coverage, 0.0);
+        let (hits, coverage) = search_one(&bm25, "initiatief fiets", 10).unwrap();
+        assert_eq!(hits[0].0, 0);
+        assert!((coverage - 0.5).abs() < 1e-6);
+
+        let searcher = &bm25.searcher;
+        let (_, _, passage) = schema();
+        let doc: tantivy::TantivyDocument = searcher.doc(tantivy::DocAddress::new(0, 2)).unwrap();
+        assert_eq!(stored_passage(&doc, passage), Some(2));
+    }
+}
