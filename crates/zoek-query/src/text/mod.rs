@@ -6,7 +6,7 @@
 //! |---|---|
 //! | [`ingest`] | inputs in deterministic order as [`Block`]s (`.txt`, `.md`, `.html`, `.jsonl`); undecodable files are skipped and reported |
 //! | [`clean`] | web boilerplate dropped (blocks without a two-letter word, link lines ending in `»` or starting with `>>`, image slugs and file names, short navigation lines with `|`); a short line without closing punctuation becomes the heading of the body after it |
-//! | [`sentences`] | sentence boundaries (UAX #29 with a Dutch/English abbreviation guard; list labels stay with the sentence they number) |
+//! | [`sentences`](mod@sentences) | sentence boundaries (UAX #29 with a Dutch/English abbreviation guard; list labels stay with the sentence they number) |
 //! | [`chunk`] | sentences packed into passages of at most [`Chunking::max_tokens`] tokens that never cross a paragraph |
 //! | `prepare` | documents → cleaned, chunked documents and the texts to embed (crate-internal) |
 //!
