@@ -90,6 +90,13 @@ enum Command {
         #[arg(long)]
         index: PathBuf,
     },
+    /// Check every file of a collection (checksums, graphs, BM25 files, tombstones); exits
+    /// non-zero naming the first damaged file.
+    Verify {
+        /// Collection directory.
+        #[arg(long)]
+        index: PathBuf,
+    },
     /// Show segments, passages, tombstones and bytes.
     Stats {
         /// Collection directory.
@@ -176,6 +183,7 @@ fn run(cli: Cli) -> Result<()> {
         } => add(&model, quiet, &index, &paths, max_tokens, no_merge),
         Command::Delete { index, ids } => delete(&index, &ids),
         Command::Compact { index } => compact(quiet, &index),
+        Command::Verify { index } => verify(&index),
         Command::Stats { index, json } => stats(&index, json),
         Command::Ask {
             index,
@@ -336,6 +344,24 @@ fn compact(quiet: bool, index: &Path) -> Result<()> {
         ),
         None => println!("nothing to compact: one segment without deletions"),
     }
+    Ok(())
+}
+
+fn verify(index: &Path) -> Result<()> {
+    let collection = Collection::open(index)
+        .with_context(|| format!("opening the collection {}", index.display()))?;
+    collection
+        .verify()
+        .with_context(|| format!("verifying {}", index.display()))?;
+    let stats = collection.stats()?;
+    println!(
+        "{}: ok — generation {}, {} segments, {} passages, {} bytes checked",
+        index.display(),
+        stats.generation,
+        stats.segments.len(),
+        stats.passages,
+        stats.bytes
+    );
     Ok(())
 }
 

@@ -7,17 +7,27 @@
 //! `CollectionWriter` elsewhere) has committed since: questions already running finish on
 //! the snapshot they started with. Request bodies and `k` are bounded, and every error is a
 //! JSON body with a 4xx or 5xx status.
+//!
+//! Browsers may send a cross-origin `POST` with a form content type and no preflight, so
+//! any web page a user opens could reach a service on their loopback: `POST` routes
+//! require `Content-Type: application/json` (415 otherwise), which a page cannot send
+//! cross-origin without a preflight that this service never answers. At most
+//! [`Limits::max_concurrent`] questions run at once; one more is answered 503 with
+//! `Retry-After` at once instead of queueing, and a question that takes longer than
+//! [`Limits::request_timeout`] is answered 503 too.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
+use tokio::sync::Semaphore;
 use zoek_query::{AskOptions, Collection, Engine, QueryError, RankMode};
 
 /// Limits applied to every request.
@@ -27,13 +37,21 @@ pub struct Limits {
     pub max_body_bytes: usize,
     /// Largest accepted `k` (default 50).
     pub max_k: usize,
+    /// Questions answered at the same time; further ones get 503 with `Retry-After`
+    /// (default: four per core).
+    pub max_concurrent: usize,
+    /// Longest time a question may take before it is answered 503 (default 30 s).
+    pub request_timeout: Duration,
 }
 
 impl Default for Limits {
     fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Self {
             max_body_bytes: 64 * 1024,
             max_k: 50,
+            max_concurrent: 4 * cores,
+            request_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -45,6 +63,8 @@ pub struct AppState {
     /// The current snapshot; `/refresh` swaps in a newer one.
     collection: Arc<RwLock<Arc<Collection>>>,
     limits: Limits,
+    /// One permit per question that may run.
+    permits: Arc<Semaphore>,
 }
 
 impl AppState {
@@ -53,6 +73,7 @@ impl AppState {
         Self {
             engine,
             collection: Arc::new(RwLock::new(Arc::new(collection))),
+            permits: Arc::new(Semaphore::new(limits.max_concurrent)),
             limits,
         }
     }
@@ -110,7 +131,38 @@ fn error(status: StatusCode, msg: impl std::fmt::Display) -> Response {
     (status, Json(json!({ "error": msg.to_string() }))).into_response()
 }
 
-async fn ask(State(state): State<AppState>, body: axum::body::Bytes) -> Response {
+/// 503 with `Retry-After`: the client may try again in a second.
+fn busy(msg: impl std::fmt::Display) -> Response {
+    let mut response = error(StatusCode::SERVICE_UNAVAILABLE, msg);
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+    response
+}
+
+/// `None` when the request says its body is JSON; a 415 answer otherwise.
+fn require_json(headers: &HeaderMap) -> Option<Response> {
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    (!is_json).then(|| {
+        error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "POST requests need Content-Type: application/json",
+        )
+    })
+}
+
+async fn ask(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    if let Some(refused) = require_json(&headers) {
+        return refused;
+    }
     let req: AskRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => {
@@ -138,11 +190,25 @@ async fn ask(State(state): State<AppState>, body: axum::body::Bytes) -> Response
         filters: req.filter.into_iter().collect(),
         ..AskOptions::default()
     };
+    // Shed load rather than queue: a permit now, or 503.
+    let Ok(permit) = state.permits.clone().try_acquire_owned() else {
+        return busy("too many questions at once; try again shortly");
+    };
     let collection = state.snapshot();
     let engine = state.engine.clone();
     let question = req.question;
-    let res =
-        tokio::task::spawn_blocking(move || collection.ask_with(&engine, &question, &opts)).await;
+    // The permit goes with the work, so a question that outlives its timeout still counts
+    // against the limit until it finishes.
+    let work = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        collection.ask_with(&engine, &question, &opts)
+    });
+    let Ok(res) = tokio::time::timeout(state.limits.request_timeout, work).await else {
+        return busy(format!(
+            "the question took longer than {} ms",
+            state.limits.request_timeout.as_millis()
+        ));
+    };
     match res {
         Ok(Ok(answer)) => Json(answer.to_json()).into_response(),
         Ok(Err(
@@ -160,7 +226,10 @@ async fn ask(State(state): State<AppState>, body: axum::body::Bytes) -> Response
 
 /// Opens the collection's newest commit next to the current snapshot (sharing the segments
 /// both hold) and makes it the one new questions use.
-async fn refresh(State(state): State<AppState>) -> Response {
+async fn refresh(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(refused) = require_json(&headers) {
+        return refused;
+    }
     let current = state.snapshot();
     let res = tokio::task::spawn_blocking(move || {
         let mut next = (*current).clone();

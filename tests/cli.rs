@@ -210,6 +210,25 @@ fn corrupt_manifest_and_other_model_fail_cleanly() {
         eprintln!("SKIPPED (model mismatch part): no {}", mini.display());
     }
 
+    // `zoek verify`: ok, then one flipped byte in the sentence vectors is named.
+    let o = zoek(cache.path(), &["verify", "--index", idx.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains(": ok"));
+    let vectors = std::fs::read_dir(idx.join("seg-000001"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with(".sentences.f32"))
+        .unwrap();
+    let mut bytes = std::fs::read(&vectors).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x40;
+    std::fs::write(&vectors, bytes).unwrap();
+    let name = vectors.file_name().unwrap().to_str().unwrap();
+    assert_clean_failure(
+        &zoek(cache.path(), &["verify", "--index", idx.to_str().unwrap()]),
+        name,
+    );
+
     // A corrupt manifest → refused with a message, not a panic.
     std::fs::write(idx.join("manifest.json"), b"{\"format\": 12, garbage").unwrap();
     assert_clean_failure(

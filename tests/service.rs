@@ -6,10 +6,27 @@ use std::net::{SocketAddr, TcpStream};
 use zoek::service::{AppState, Limits, router};
 
 fn request(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
+    let (status, _, v) = request_as(addr, method, path, Some("application/json"), body);
+    (status, v)
+}
+
+/// A request with the given `Content-Type` (none without); status, raw head, JSON body.
+fn request_as(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    content_type: Option<&str>,
+    body: &str,
+) -> (u16, String, serde_json::Value) {
     let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .unwrap();
+    let content_type = content_type
+        .map(|c| format!("Content-Type: {c}\r\n"))
+        .unwrap_or_default();
     write!(
         s,
-        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\n{content_type}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )
     .unwrap();
@@ -17,10 +34,22 @@ fn request(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, serd
     s.read_to_string(&mut raw).unwrap();
     let status: u16 = raw[9..12].parse().unwrap();
     let body_start = raw.find("\r\n\r\n").unwrap() + 4;
+    let head = raw[..body_start].to_ascii_lowercase();
     let body = &raw[body_start..];
     // axum answers with a plain length-delimited body when the size is known.
     let v = serde_json::from_str(body.trim()).unwrap_or(serde_json::Value::Null);
-    (status, v)
+    (status, head, v)
+}
+
+/// Serves `state` on an ephemeral loopback port.
+fn serve(rt: &tokio::runtime::Runtime, state: AppState) -> SocketAddr {
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = router(state);
+    rt.spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
 }
 
 #[test]
@@ -45,16 +74,68 @@ fn service_answers_over_loopback() {
     let limits = Limits {
         max_body_bytes: 4096,
         max_k: 10,
+        ..Limits::default()
     };
     let collection_dir = collection.dir().to_path_buf();
-    let app = router(AppState::new(engine, collection, limits));
-
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let listener = rt
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let addr = listener.local_addr().unwrap();
-    rt.spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let addr = serve(
+        &rt,
+        AppState::new(engine.clone(), collection.clone(), limits),
+    );
+
+    // A POST a web page could send cross-origin without a preflight is refused (415).
+    let q = r#"{"question": "who took the initiative?"}"#;
+    for content_type in [
+        None,
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+    ] {
+        for path in ["/ask", "/refresh"] {
+            let (status, _, v) = request_as(addr, "POST", path, content_type, q);
+            assert_eq!(status, 415, "{path} {content_type:?}: {v}");
+            assert!(v["error"].as_str().unwrap().contains("application/json"));
+        }
+    }
+    let (status, _, _) = request_as(
+        addr,
+        "POST",
+        "/ask",
+        Some("application/json; charset=utf-8"),
+        q,
+    );
+    assert_eq!(status, 200);
+
+    // Overload is shed at once with 503 + Retry-After, never queued; so is a question that
+    // outlives the timeout.
+    let refusing = serve(
+        &rt,
+        AppState::new(
+            engine.clone(),
+            collection.clone(),
+            Limits {
+                max_concurrent: 0,
+                ..Limits::default()
+            },
+        ),
+    );
+    let (status, head, v) = request_as(refusing, "POST", "/ask", Some("application/json"), q);
+    assert_eq!(status, 503, "{v}");
+    assert!(head.contains("retry-after: 1"), "{head}");
+    let impatient = serve(
+        &rt,
+        AppState::new(
+            engine.clone(),
+            collection,
+            Limits {
+                request_timeout: std::time::Duration::ZERO,
+                ..Limits::default()
+            },
+        ),
+    );
+    let (status, head, v) = request_as(impatient, "POST", "/ask", Some("application/json"), q);
+    assert_eq!(status, 503, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("longer than"), "{v}");
+    assert!(head.contains("retry-after"), "{head}");
 
     let (status, v) = request(addr, "GET", "/health", "");
     assert_eq!(status, 200);

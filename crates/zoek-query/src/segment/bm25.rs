@@ -1,5 +1,6 @@
 //! The lexical side: a tantivy BM25 index over passages with stemming for the corpus language.
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -100,6 +101,7 @@ pub(crate) fn write_bm25<'a>(
 /// immutable), so its files stay mapped even if a merge later removes them.
 pub(crate) struct Bm25 {
     dir: PathBuf,
+    index: Index,
     searcher: Searcher,
     text: Field,
     language: Language,
@@ -139,23 +141,23 @@ struct Totals {
 }
 
 impl Totals {
-    fn new(searchers: &[&Searcher], field: Field, terms: &[Term]) -> tantivy::Result<Self> {
+    fn new(indexes: &[&Bm25], field: Field, terms: &[Term]) -> Result<Self> {
         let mut totals = Self {
             field,
             tokens: 0,
             docs: 0,
-            doc_freqs: Vec::with_capacity(terms.len()),
+            doc_freqs: terms.iter().map(|t| (t.clone(), 0)).collect(),
         };
-        for s in searchers {
-            totals.tokens += Bm25StatisticsProvider::total_num_tokens(*s, field)?;
-            totals.docs += Bm25StatisticsProvider::total_num_docs(*s)?;
-        }
-        for term in terms {
-            let mut n = 0;
-            for s in searchers {
-                n += Bm25StatisticsProvider::doc_freq(*s, term)?;
-            }
-            totals.doc_freqs.push((term.clone(), n));
+        for index in indexes {
+            guarded(&index.dir, || {
+                let s = &index.searcher;
+                totals.tokens += Bm25StatisticsProvider::total_num_tokens(s, field)?;
+                totals.docs += Bm25StatisticsProvider::total_num_docs(s)?;
+                for (term, n) in &mut totals.doc_freqs {
+                    *n += Bm25StatisticsProvider::doc_freq(s, term)?;
+                }
+                Ok(())
+            })?;
         }
         Ok(totals)
     }
@@ -182,23 +184,65 @@ impl Bm25StatisticsProvider for Totals {
     }
 }
 
+/// Runs `f` on the index in `dir`, turning a panic inside tantivy into
+/// [`QueryError::Corrupt`] naming the index. Tantivy trusts its files: a damaged postings or
+/// term file can make it index out of bounds, and that must reach the user as a damaged
+/// collection, not as a crash. (The panic message still goes to the panic hook.)
+fn guarded<T>(dir: &Path, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(result) => result.map_err(|e| match e {
+            QueryError::Bm25(e) => {
+                QueryError::corrupt(dir, format!("the BM25 index is unreadable: {e}"))
+            }
+            other => other,
+        }),
+        Err(payload) => {
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown failure".into());
+            tracing::error!(dir = %dir.display(), %message, "tantivy panicked on a damaged index");
+            Err(QueryError::corrupt(
+                dir,
+                format!("the BM25 index is damaged (tantivy failed: {message})"),
+            ))
+        }
+    }
+}
+
 impl Bm25 {
-    /// Opens the index in `dir`.
+    /// Opens the index in `dir`. Only the metadata is read here; see [`Bm25::verify`].
     pub(crate) fn open(dir: &Path, language: Language) -> Result<Self> {
-        let index = Index::open_in_dir(dir).map_err(|e| QueryError::corrupt(dir, e.to_string()))?;
-        index.tokenizers().register(TOKENIZER, analyzer(language));
-        let text = index.schema().get_field(FIELD_TEXT)?;
-        let reader = index
-            .reader_builder()
-            .reload_policy(ReloadPolicy::Manual)
-            .try_into()?;
-        Ok(Self {
-            dir: dir.to_path_buf(),
-            searcher: reader.searcher(),
-            text,
-            language,
-            analyzer: analyzer(language),
+        guarded(dir, || {
+            let index = Index::open_in_dir(dir)?;
+            index.tokenizers().register(TOKENIZER, analyzer(language));
+            let text = index.schema().get_field(FIELD_TEXT)?;
+            let reader = index
+                .reader_builder()
+                .reload_policy(ReloadPolicy::Manual)
+                .try_into()?;
+            Ok(Self {
+                dir: dir.to_path_buf(),
+                searcher: reader.searcher(),
+                index,
+                text,
+                language,
+                analyzer: analyzer(language),
+            })
         })
+    }
+
+    /// Checks every file of the index against the checksum in its footer.
+    pub(crate) fn verify(&self) -> Result<()> {
+        let damaged = guarded(&self.dir, || Ok(self.index.validate_checksum()?))?;
+        match damaged.iter().min() {
+            None => Ok(()),
+            Some(file) => Err(QueryError::corrupt(
+                self.dir.join(file),
+                "BM25 file checksum mismatch",
+            )),
+        }
     }
 }
 
@@ -226,13 +270,12 @@ pub(crate) fn prepare(indexes: &[&Bm25], question: &str) -> Result<Option<Prepar
     if terms.is_empty() {
         return Ok(None);
     }
-    let searchers: Vec<&Searcher> = indexes.iter().map(|b| &b.searcher).collect();
     let field = first.text;
     let all: Vec<Term> = terms
         .iter()
         .map(|t| Term::from_field_text(field, t))
         .collect();
-    let totals = Totals::new(&searchers, field, &all)?;
+    let totals = Totals::new(indexes, field, &all)?;
     let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
     for term in all {
         if totals.lookup(&term) > 0 {
@@ -264,35 +307,40 @@ pub(crate) fn search_part(
     if limit == 0 {
         return Ok(Vec::new());
     }
-    let searcher = &part.index.searcher;
-    let totals = &prepared.totals;
-    let top = TopDocs::with_limit(limit).order_by_score();
-    let top = match &part.allowed {
-        None => searcher.search_with_statistics_provider(query, &top, totals)?,
-        Some(allowed) => {
-            let allowed = allowed.clone();
-            let filtered =
-                FilterCollector::new(FIELD_PASSAGE.to_string(), move |p: u64| allowed.get(p), top);
-            searcher.search_with_statistics_provider(query, &filtered, totals)?
+    let dir = &part.index.dir;
+    guarded(dir, || {
+        let searcher = &part.index.searcher;
+        let totals = &prepared.totals;
+        let top = TopDocs::with_limit(limit).order_by_score();
+        let top = match &part.allowed {
+            None => searcher.search_with_statistics_provider(query, &top, totals)?,
+            Some(allowed) => {
+                let allowed = allowed.clone();
+                let filtered = FilterCollector::new(
+                    FIELD_PASSAGE.to_string(),
+                    move |p: u64| allowed.get(p),
+                    top,
+                );
+                searcher.search_with_statistics_provider(query, &filtered, totals)?
+            }
+        };
+        let mut hits = Vec::with_capacity(top.len());
+        for (score, address) in top {
+            let column = searcher
+                .segment_reader(address.segment_ord)
+                .fast_fields()
+                .u64(FIELD_PASSAGE)?;
+            let id = column
+                .first(address.doc_id)
+                .ok_or_else(|| QueryError::corrupt(dir, "BM25 document without passage id"))?;
+            let id = u32::try_from(id)
+                .ok()
+                .and_then(|id| id.checked_add(part.base))
+                .ok_or_else(|| QueryError::corrupt(dir, format!("passage id {id} out of range")))?;
+            hits.push((id, score));
         }
-    };
-    let mut hits = Vec::with_capacity(top.len());
-    for (score, address) in top {
-        let column = searcher
-            .segment_reader(address.segment_ord)
-            .fast_fields()
-            .u64(FIELD_PASSAGE)?;
-        let dir = &part.index.dir;
-        let id = column
-            .first(address.doc_id)
-            .ok_or_else(|| QueryError::corrupt(dir, "BM25 document without passage id"))?;
-        let id = u32::try_from(id)
-            .ok()
-            .and_then(|id| id.checked_add(part.base))
-            .ok_or_else(|| QueryError::corrupt(dir, format!("passage id {id} out of range")))?;
-        hits.push((id, score));
-    }
-    Ok(hits)
+        Ok(hits)
+    })
 }
 
 /// Best first, ties by id, cut to `limit`.

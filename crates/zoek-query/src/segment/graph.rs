@@ -27,6 +27,7 @@ pub(crate) fn write_hnsw(
 /// The HNSW graph over the sentence vectors of a large collection.
 #[derive(Debug)]
 pub(crate) struct SentenceGraph {
+    path: std::path::PathBuf,
     index: HnswIndex,
 }
 
@@ -34,7 +35,10 @@ impl SentenceGraph {
     /// Opens (maps) the graph file.
     pub(crate) fn open(path: &Path) -> Result<Self> {
         let index = HnswIndex::open(path).map_err(|e| QueryError::corrupt(path, e.to_string()))?;
-        Ok(Self { index })
+        Ok(Self {
+            path: path.to_path_buf(),
+            index,
+        })
     }
 
     /// Ids of the approximate `k` nearest sentences, nearest first.
@@ -52,6 +56,13 @@ impl SentenceGraph {
         filter: zoek_index::IdFilter<'_>,
     ) -> Result<Vec<u32>> {
         Ok(ids(self.index.search_filtered(q, k, ef.max(k), filter)?))
+    }
+
+    /// Checks every section checksum and graph invariant of the file.
+    pub(crate) fn verify(&self) -> Result<()> {
+        self.index
+            .verify()
+            .map_err(|e| QueryError::corrupt(&self.path, e.to_string()))
     }
 
     /// Number of vectors in the graph.

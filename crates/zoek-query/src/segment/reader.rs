@@ -359,6 +359,17 @@ impl Segment {
         Some(statement.map_or(i, |(j, _)| j))
     }
 
+    /// Checks the segment as a whole: every data file against its size and SHA-256 in
+    /// `segment.json`, the HNSW graph's checksums and invariants (a late graph too), and
+    /// the BM25 files' own checksums. The error names the first damaged file.
+    pub(crate) fn verify(&self) -> Result<()> {
+        self.manifest.verify_checksums(&self.dir)?;
+        if let Some(graph) = &self.hnsw {
+            graph.verify()?;
+        }
+        self.bm25.verify()
+    }
+
     /// Bytes on disk of the segment's data files.
     pub fn bytes(&self) -> u64 {
         self.manifest.files.iter().map(|f| f.bytes).sum()
