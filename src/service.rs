@@ -15,6 +15,11 @@
 //! [`Limits::max_concurrent`] questions run at once; one more is answered 503 with
 //! `Retry-After` at once instead of queueing, and a question that takes longer than
 //! [`Limits::request_timeout`] is answered 503 too.
+//!
+//! With an API key ([`AppState::with_api_key`]), `/ask` and `/refresh` need
+//! `Authorization: Bearer <key>` (401 otherwise); `/health` stays open for probes.
+//! `/refresh` makes the service reopen files, so it is refused (403) when no key is set.
+//! Serve anything but loopback only with a key ([`check_bind`]).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
@@ -65,6 +70,8 @@ pub struct AppState {
     limits: Limits,
     /// One permit per question that may run.
     permits: Arc<Semaphore>,
+    /// Bearer token required by `/ask` and `/refresh`, if set.
+    api_key: Option<Arc<str>>,
 }
 
 impl AppState {
@@ -75,7 +82,15 @@ impl AppState {
             collection: Arc::new(RwLock::new(Arc::new(collection))),
             permits: Arc::new(Semaphore::new(limits.max_concurrent)),
             limits,
+            api_key: None,
         }
+    }
+
+    /// Requires `Authorization: Bearer <key>` on `/ask` and `/refresh`, and enables
+    /// `/refresh`. An empty key counts as none.
+    pub fn with_api_key(mut self, key: Option<String>) -> Self {
+        self.api_key = key.filter(|k| !k.is_empty()).map(Arc::from);
+        self
     }
 
     /// The snapshot new questions are answered from.
@@ -104,6 +119,47 @@ pub struct AskRequest {
     /// (`path` matches as a prefix, `id` exactly, other fields a `.jsonl` field).
     #[serde(default)]
     pub filter: BTreeMap<String, String>,
+}
+
+/// Refuses to serve `addr` without an API key unless it is a loopback address: anyone who
+/// can reach the port could otherwise ask and refresh.
+pub fn check_bind(addr: std::net::SocketAddr, api_key: Option<&str>) -> Result<(), String> {
+    if addr.ip().is_loopback() || api_key.is_some_and(|k| !k.is_empty()) {
+        Ok(())
+    } else {
+        Err(format!(
+            "refusing to serve {addr} without an API key: bind 127.0.0.1, or set --api-key \
+             (or ZOEK_API_KEY)"
+        ))
+    }
+}
+
+/// Equal in time whatever the inputs share, so the key cannot be guessed byte by byte.
+fn same_key(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// `None` when the request carries the key (or none is configured); a 401 otherwise.
+fn require_key(state: &AppState, headers: &HeaderMap) -> Option<Response> {
+    let key = state.api_key.as_deref()?;
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if same_key(given.trim().as_bytes(), key.as_bytes()) {
+        None
+    } else {
+        let mut response = error(
+            StatusCode::UNAUTHORIZED,
+            "this service needs Authorization: Bearer <api key>",
+        );
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            header::HeaderValue::from_static("Bearer"),
+        );
+        Some(response)
+    }
 }
 
 /// The service's routes.
@@ -160,7 +216,7 @@ async fn ask(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    if let Some(refused) = require_json(&headers) {
+    if let Some(refused) = require_key(&state, &headers).or_else(|| require_json(&headers)) {
         return refused;
     }
     let req: AskRequest = match serde_json::from_slice(&body) {
@@ -227,7 +283,13 @@ async fn ask(
 /// Opens the collection's newest commit next to the current snapshot (sharing the segments
 /// both hold) and makes it the one new questions use.
 async fn refresh(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if let Some(refused) = require_json(&headers) {
+    if state.api_key.is_none() {
+        return error(
+            StatusCode::FORBIDDEN,
+            "/refresh is enabled only with an API key (--api-key or ZOEK_API_KEY)",
+        );
+    }
+    if let Some(refused) = require_key(&state, &headers).or_else(|| require_json(&headers)) {
         return refused;
     }
     let current = state.snapshot();

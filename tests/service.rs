@@ -5,8 +5,19 @@ use std::net::{SocketAddr, TcpStream};
 
 use zoek::service::{AppState, Limits, router};
 
+const KEY: &str = "loopback-test-key";
+
+/// A JSON request carrying the API key.
 fn request(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
-    let (status, _, v) = request_as(addr, method, path, Some("application/json"), body);
+    let auth = format!("Bearer {KEY}");
+    let (status, _, v) = request_as(
+        addr,
+        method,
+        path,
+        Some("application/json"),
+        Some(&auth),
+        body,
+    );
     (status, v)
 }
 
@@ -16,6 +27,7 @@ fn request_as(
     method: &str,
     path: &str,
     content_type: Option<&str>,
+    authorization: Option<&str>,
     body: &str,
 ) -> (u16, String, serde_json::Value) {
     let mut s = TcpStream::connect(addr).unwrap();
@@ -23,7 +35,10 @@ fn request_as(
         .unwrap();
     let content_type = content_type
         .map(|c| format!("Content-Type: {c}\r\n"))
-        .unwrap_or_default();
+        .unwrap_or_default()
+        + &authorization
+            .map(|a| format!("Authorization: {a}\r\n"))
+            .unwrap_or_default();
     write!(
         s,
         "{method} {path} HTTP/1.1\r\nHost: localhost\r\n{content_type}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -80,18 +95,32 @@ fn service_answers_over_loopback() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let addr = serve(
         &rt,
-        AppState::new(engine.clone(), collection.clone(), limits),
+        AppState::new(engine.clone(), collection.clone(), limits).with_api_key(Some(KEY.into())),
     );
+    let auth = format!("Bearer {KEY}");
+    let auth = Some(auth.as_str());
+
+    // With a key: none or a wrong one is 401 on /ask and /refresh; /health stays open.
+    let q = r#"{"question": "who took the initiative?"}"#;
+    for path in ["/ask", "/refresh"] {
+        for wrong in [None, Some("Bearer nope"), Some("loopback-test-key")] {
+            let (status, head, v) =
+                request_as(addr, "POST", path, Some("application/json"), wrong, q);
+            assert_eq!(status, 401, "{path} {wrong:?}: {v}");
+            assert!(head.contains("www-authenticate: bearer"), "{head}");
+        }
+    }
+    let (status, _, _) = request_as(addr, "GET", "/health", None, None, "");
+    assert_eq!(status, 200);
 
     // A POST a web page could send cross-origin without a preflight is refused (415).
-    let q = r#"{"question": "who took the initiative?"}"#;
     for content_type in [
         None,
         Some("text/plain"),
         Some("application/x-www-form-urlencoded"),
     ] {
         for path in ["/ask", "/refresh"] {
-            let (status, _, v) = request_as(addr, "POST", path, content_type, q);
+            let (status, _, v) = request_as(addr, "POST", path, content_type, auth, q);
             assert_eq!(status, 415, "{path} {content_type:?}: {v}");
             assert!(v["error"].as_str().unwrap().contains("application/json"));
         }
@@ -101,6 +130,7 @@ fn service_answers_over_loopback() {
         "POST",
         "/ask",
         Some("application/json; charset=utf-8"),
+        auth,
         q,
     );
     assert_eq!(status, 200);
@@ -118,9 +148,22 @@ fn service_answers_over_loopback() {
             },
         ),
     );
-    let (status, head, v) = request_as(refusing, "POST", "/ask", Some("application/json"), q);
+    let (status, head, v) = request_as(refusing, "POST", "/ask", Some("application/json"), None, q);
     assert_eq!(status, 503, "{v}");
     assert!(head.contains("retry-after: 1"), "{head}");
+    // Without a key, /ask is open (loopback) and /refresh is off.
+    let (status, _, v) = request_as(
+        refusing,
+        "POST",
+        "/refresh",
+        Some("application/json"),
+        None,
+        "",
+    );
+    assert_eq!(status, 403, "{v}");
+    assert!(zoek::service::check_bind("127.0.0.1:8080".parse().unwrap(), None).is_ok());
+    assert!(zoek::service::check_bind("0.0.0.0:8080".parse().unwrap(), None).is_err());
+    assert!(zoek::service::check_bind("0.0.0.0:8080".parse().unwrap(), Some("k")).is_ok());
     let impatient = serve(
         &rt,
         AppState::new(
@@ -132,7 +175,8 @@ fn service_answers_over_loopback() {
             },
         ),
     );
-    let (status, head, v) = request_as(impatient, "POST", "/ask", Some("application/json"), q);
+    let (status, head, v) =
+        request_as(impatient, "POST", "/ask", Some("application/json"), None, q);
     assert_eq!(status, 503, "{v}");
     assert!(v["error"].as_str().unwrap().contains("longer than"), "{v}");
     assert!(head.contains("retry-after"), "{head}");
