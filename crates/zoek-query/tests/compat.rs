@@ -16,6 +16,10 @@ use zoek_query::{
     TokenCounting,
 };
 
+#[path = "common/tree.rs"]
+mod tree;
+use tree::{copy_tree, two_segments_with_tombstone};
+
 const QUESTIONS: &[&str] = &[
     "wat belemmert de samenwerking?",
     "Het initiatief voor samenwerking lag bij de zorgcoöperatie",
@@ -111,29 +115,9 @@ fn write_fixture(root: &Path) {
     let _ = std::fs::remove_dir_all(root);
     std::fs::create_dir_all(root).unwrap();
     let engine = engine();
-    let extra = tempfile::tempdir().unwrap();
-    std::fs::write(
-        extra.path().join("notitie.txt"),
-        "Een notitie\n\nDeze notitie over de samenwerking wordt later verwijderd.\n",
-    )
-    .unwrap();
-
+    let scratch = tempfile::tempdir().unwrap();
     let exact = root.join("exact");
-    let mut writer = CollectionWriter::open(&exact, &engine, &opts(10_000)).unwrap();
-    writer
-        .add(&[corpus_dir().join("status-quo-samenwerking.txt")])
-        .unwrap();
-    writer.commit().unwrap();
-    writer
-        .add(&[
-            corpus_dir().join("zonder-gedeelde-visie.txt"),
-            extra.path().join("notitie.txt"),
-        ])
-        .unwrap();
-    writer.commit().unwrap();
-    writer.delete(&["notitie.txt"]).unwrap();
-    writer.commit().unwrap();
-    drop(writer);
+    two_segments_with_tombstone(&exact, &engine, &opts(10_000), scratch.path());
 
     let hnsw = root.join("hnsw");
     engine.build(&[corpus_dir()], &hnsw, &opts(1)).unwrap();
@@ -152,19 +136,6 @@ fn write_fixture(root: &Path) {
         serde_json::to_vec_pretty(&record).unwrap(),
     )
     .unwrap();
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
 }
 
 fn close(a: &serde_json::Value, b: &serde_json::Value) -> bool {

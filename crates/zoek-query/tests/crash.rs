@@ -13,6 +13,10 @@ use std::time::Instant;
 
 use zoek_query::{BuildOptions, Collection, CollectionWriter, Engine, HashEmbedder, TokenCounting};
 
+#[path = "common/plan.rs"]
+mod plan;
+use plan::{expected, live_versions, name};
+
 const STEPS: usize = 8;
 const TRIALS: usize = 50;
 const DIR_VAR: &str = "ZOEK_CRASH_CHILD_DIR";
@@ -27,10 +31,6 @@ fn opts() -> BuildOptions {
 
 fn engine() -> Engine {
     Engine::new(HashEmbedder::default())
-}
-
-fn name(k: usize) -> String {
-    format!("d{k:02}.txt")
 }
 
 fn write_doc(input: &Path, k: usize, version: u32) -> PathBuf {
@@ -55,21 +55,6 @@ fn apply_step(writer: &mut CollectionWriter, input: &Path, s: usize) {
     }
 }
 
-/// Live documents and their versions after step `i` committed.
-fn expected(i: usize) -> BTreeMap<String, u32> {
-    let mut m = BTreeMap::from([(name(0), 1)]);
-    for s in 1..=i {
-        m.insert(name(s), 1);
-        if s >= 2 {
-            m.insert(name(s - 1), 2);
-        }
-        if s.is_multiple_of(3) {
-            m.remove(&name(s - 2));
-        }
-    }
-    m
-}
-
 /// Step 0, committed before the child starts: the collection exists from then on.
 fn initialise(dir: &Path, input: &Path) {
     let mut writer = CollectionWriter::open(dir, &engine(), &opts()).unwrap();
@@ -80,22 +65,7 @@ fn initialise(dir: &Path, input: &Path) {
 /// The collection's live documents with the version their text states.
 fn observed(dir: &Path) -> BTreeMap<String, u32> {
     let c = Collection::open(dir).unwrap_or_else(|e| panic!("does not open: {e}"));
-    let mut out = BTreeMap::new();
-    for id in c.live_passages() {
-        let p = c.passage(id).unwrap();
-        let version = p
-            .text
-            .rsplit("versie ")
-            .next()
-            .and_then(|v| v.trim_end_matches('.').parse::<u32>().ok())
-            .unwrap_or_else(|| panic!("no version in {:?}", p.text));
-        let previous = out.insert(p.doc_id.clone(), version);
-        assert!(
-            previous.is_none_or(|v| v == version),
-            "two versions of {}",
-            p.doc_id
-        );
-    }
+    let out = live_versions(&c);
     let mut documents: Vec<String> = c
         .live_documents()
         .unwrap()

@@ -15,15 +15,14 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 
 use zoek_query::{
-    AskOptions, BuildOptions, Collection, CollectionWriter, Engine, HashEmbedder, RankMode,
-    TokenCounting,
+    AskOptions, BuildOptions, Collection, Engine, HashEmbedder, RankMode, TokenCounting,
 };
 
-const RANDOM_TRIALS: usize = 12;
+#[path = "common/tree.rs"]
+mod tree;
+use tree::{copy_tree, two_segments_with_tombstone};
 
-fn corpus_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../corpus")
-}
+const RANDOM_TRIALS: usize = 12;
 
 fn files(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap() {
@@ -32,19 +31,6 @@ fn files(dir: &Path, out: &mut Vec<PathBuf>) {
             files(&path, out);
         } else {
             out.push(path);
-        }
-    }
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
         }
     }
 }
@@ -116,29 +102,7 @@ fn damaged_files_give_errors_not_panics() {
         hnsw_threshold: 1,
         ..BuildOptions::default()
     };
-    let extra = root.path().join("extra");
-    std::fs::create_dir(&extra).unwrap();
-    std::fs::write(
-        extra.join("notitie.txt"),
-        "Een notitie\n\nDeze notitie over de samenwerking wordt verwijderd.\n",
-    )
-    .unwrap();
-    {
-        let mut writer = CollectionWriter::open(&pristine, &engine, &opts).unwrap();
-        writer
-            .add(&[corpus_dir().join("status-quo-samenwerking.txt")])
-            .unwrap();
-        writer.commit().unwrap();
-        writer
-            .add(&[
-                corpus_dir().join("zonder-gedeelde-visie.txt"),
-                extra.join("notitie.txt"),
-            ])
-            .unwrap();
-        writer.commit().unwrap();
-        writer.delete(&["notitie.txt"]).unwrap();
-        writer.commit().unwrap();
-    }
+    two_segments_with_tombstone(&pristine, &engine, &opts, root.path());
     exercise(&pristine, &engine).expect("the undamaged collection works");
 
     let mut all = Vec::new();

@@ -19,6 +19,10 @@ use zoek_query::{
     BuildOptions, Collection, CollectionWriter, Engine, HashEmbedder, QueryError, TokenCounting,
 };
 
+#[path = "common/plan.rs"]
+mod plan;
+use plan::{expected, live_versions, name};
+
 const STEPS: usize = 8;
 /// Limits per vector width: with narrow vectors the text and BM25 files are the largest, with
 /// wide ones the vector files, so together the failures land in every kind of file.
@@ -49,10 +53,6 @@ fn engine() -> Engine {
     Engine::new(HashEmbedder::new(DIM.with(|d| d.get())))
 }
 
-fn name(k: usize) -> String {
-    format!("d{k:02}.txt")
-}
-
 /// Writes version `version` of document `k` under `input/v<version>/`; the id is the file
 /// name, so both versions are one document.
 fn write_doc(input: &Path, k: usize, version: u32) -> PathBuf {
@@ -70,36 +70,11 @@ fn write_doc(input: &Path, k: usize, version: u32) -> PathBuf {
     p
 }
 
-/// Live documents and their versions after step `i` committed (as in `crash.rs`).
-fn expected(i: usize) -> BTreeMap<String, u32> {
-    let mut m = BTreeMap::from([(name(0), 1)]);
-    for s in 1..=i {
-        m.insert(name(s), 1);
-        if s >= 2 {
-            m.insert(name(s - 1), 2);
-        }
-        if s.is_multiple_of(3) {
-            m.remove(&name(s - 2));
-        }
-    }
-    m
-}
-
 fn observed(dir: &Path) -> BTreeMap<String, u32> {
     let c = Collection::open(dir).unwrap_or_else(|e| panic!("does not open: {e}"));
     c.verify()
         .unwrap_or_else(|e| panic!("does not verify: {e}"));
-    let mut out = BTreeMap::new();
-    for id in c.live_passages() {
-        let p = c.passage(id).unwrap();
-        let version = p
-            .text
-            .rsplit("versie ")
-            .next()
-            .and_then(|v| v.trim_end_matches(".\n").trim_end_matches('.').parse().ok())
-            .unwrap_or_else(|| panic!("no version in {:?}", p.text));
-        out.insert(p.doc_id.clone(), version);
-    }
+    let out = live_versions(&c);
     let answer = c.ask(&engine(), "waar gaat het document over?", 5).unwrap();
     assert!(answer.hits.iter().all(|h| out.contains_key(&h.doc)));
     out
