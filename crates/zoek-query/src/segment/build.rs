@@ -52,7 +52,7 @@ pub(crate) fn embed_documents(
                 doc: 0,
                 doc_id: String::new(),
                 heading: chunk.heading.clone(),
-                text: doc.text[chunk.range.clone()].to_string(),
+                text: doc.text_of(&chunk.range).to_string(),
                 range: chunk.range.clone(),
                 sentences: chunk.sentences.clone(),
                 first_sentence: 0,

@@ -26,7 +26,7 @@ pub(crate) struct PreparedDocument {
 }
 
 impl PreparedDocument {
-    fn text_of(&self, range: &Range<usize>) -> &str {
+    pub fn text_of(&self, range: &Range<usize>) -> &str {
         self.text.get(range.clone()).unwrap_or("")
     }
 }
