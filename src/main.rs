@@ -7,12 +7,12 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::builder::{PossibleValuesParser, TypedValueParser};
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use zoek::embed::Embedder;
 use zoek::query::{
     AskOptions, BuildOptions, Collection, CollectionWriter, DefaultMergePolicy, Engine, Progress,
-    ProgressFn, RankMode, Stage,
+    ProgressFn, RankMode, SentenceVectors, Stage,
 };
 
 #[derive(Parser)]
@@ -54,9 +54,8 @@ enum Command {
         /// Files or directories to index.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
-        /// Maximum passage length in tokens.
-        #[arg(long, default_value_t = 256)]
-        max_tokens: usize,
+        #[command(flatten)]
+        build: BuildArgs,
     },
     /// Add files and directories to a collection (created if absent): new and changed
     /// documents go into a new segment, unchanged ones are skipped.
@@ -67,9 +66,9 @@ enum Command {
         /// Files or directories to add.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
-        /// Maximum passage length in tokens (only when the collection is created).
-        #[arg(long, default_value_t = 256)]
-        max_tokens: usize,
+        /// How a new collection is built (an existing one keeps its own settings).
+        #[command(flatten)]
+        build: BuildArgs,
         /// Do not merge small segments or segments with many deletions after adding.
         #[arg(long)]
         no_merge: bool,
@@ -161,6 +160,26 @@ fn mode_parser() -> impl TypedValueParser<Value = RankMode> {
     PossibleValuesParser::new(names).try_map(|name| name.parse::<RankMode>())
 }
 
+/// How a new collection is cut and embedded.
+#[derive(Debug, Args)]
+struct BuildArgs {
+    /// Maximum passage length in tokens.
+    #[arg(long, default_value_t = 256)]
+    max_tokens: usize,
+    /// How sentence vectors are made: "late" pools each sentence out of its passage's
+    /// forward pass (one pass per passage), "separate" embeds every sentence on its own.
+    #[arg(long, default_value = "late", value_parser = sentence_vectors_parser())]
+    sentence_vectors: SentenceVectors,
+    /// Embed passages without their document title and section heading in front.
+    #[arg(long)]
+    no_context_headers: bool,
+}
+
+fn sentence_vectors_parser() -> impl TypedValueParser<Value = SentenceVectors> {
+    PossibleValuesParser::new(SentenceVectors::NAMES)
+        .try_map(|name| name.parse::<SentenceVectors>())
+}
+
 fn run(cli: Cli) -> Result<()> {
     let model = cli.model;
     let quiet = cli.quiet;
@@ -170,17 +189,13 @@ fn run(cli: Cli) -> Result<()> {
             json,
             texts,
         } => embed(&model, passage, json, &texts),
-        Command::Index {
-            out,
-            paths,
-            max_tokens,
-        } => index(&model, quiet, &out, &paths, max_tokens),
+        Command::Index { out, paths, build } => index(&model, quiet, &out, &paths, &build),
         Command::Add {
             index,
             paths,
-            max_tokens,
+            build,
             no_merge,
-        } => add(&model, quiet, &index, &paths, max_tokens, no_merge),
+        } => add(&model, quiet, &index, &paths, &build, no_merge),
         Command::Delete { index, ids } => delete(&index, &ids),
         Command::Compact { index } => compact(quiet, &index),
         Command::Verify { index } => verify(&index),
@@ -243,9 +258,9 @@ fn index(
     quiet: bool,
     out: &Path,
     paths: &[PathBuf],
-    max_tokens: usize,
+    build: &BuildArgs,
 ) -> Result<()> {
-    let (engine, opts, bar) = for_building(model, quiet, max_tokens)?;
+    let (engine, opts, bar) = for_building(model, quiet, build)?;
     let stats = engine.build(paths, out, &opts);
     finish(bar);
     let stats = stats?;
@@ -269,10 +284,10 @@ fn add(
     quiet: bool,
     index: &Path,
     paths: &[PathBuf],
-    max_tokens: usize,
+    build: &BuildArgs,
     no_merge: bool,
 ) -> Result<()> {
-    let (engine, opts, bar) = for_building(model, quiet, max_tokens)?;
+    let (engine, opts, bar) = for_building(model, quiet, build)?;
     let result = CollectionWriter::open(index, &engine, &opts).and_then(|mut w| {
         let stats = w.add(paths)?;
         let mut generation = w.commit()?;
@@ -490,12 +505,14 @@ fn ms(d: Duration) -> f64 {
 fn for_building(
     model: &Option<PathBuf>,
     quiet: bool,
-    max_tokens: usize,
+    build: &BuildArgs,
 ) -> Result<(Engine, BuildOptions, Option<ProgressBar>)> {
     let engine = Engine::from_model_dir(model_dir(model))?;
     let (progress, bar) = progress_bar(quiet);
     let opts = BuildOptions {
-        max_tokens,
+        max_tokens: build.max_tokens,
+        sentence_vectors: build.sentence_vectors,
+        context_headers: !build.no_context_headers,
         progress,
         ..BuildOptions::default()
     };

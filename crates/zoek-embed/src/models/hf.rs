@@ -4,6 +4,7 @@
 //! and XLM-RoBERTa (`"xlm-roberta"`, e.g. bge-m3) run through candle-transformers' model
 //! files in f32; sequences are padded per batch and mean-pooled over the attention mask.
 
+use std::ops::Range;
 use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
@@ -12,6 +13,7 @@ use candle_transformers::models::{bert, xlm_roberta};
 use serde::Deserialize;
 
 use crate::error::EmbedError;
+use crate::pool;
 
 enum Arch {
     Bert(bert::BertModel),
@@ -128,11 +130,25 @@ impl HfModel {
         self.name.as_deref()
     }
 
-    /// Mean-pooled (not normalised) vectors of `sequences` (token ids with specials), run as
-    /// one padded batch.
-    pub fn forward(&self, sequences: &[&[u32]]) -> Result<Vec<Vec<f32>>, EmbedError> {
+    /// Mean-pooled (not normalised) vectors of token spans: for each sequence, one vector
+    /// per span of `spans[i]` (token positions, specials included), from one padded batch.
+    pub fn pool(
+        &self,
+        sequences: &[&[u32]],
+        spans: &[&[Range<usize>]],
+    ) -> Result<Vec<Vec<Vec<f32>>>, EmbedError> {
         if sequences.is_empty() {
             return Ok(Vec::new());
+        }
+        if spans.len() != sequences.len() {
+            return Err(EmbedError::Inconsistent(format!(
+                "{} span lists for {} sequences",
+                spans.len(),
+                sequences.len()
+            )));
+        }
+        for (s, sp) in sequences.iter().zip(spans) {
+            pool::check_spans(sp, s.len())?;
         }
         let b = sequences.len();
         let l = sequences.iter().map(|s| s.len()).max().unwrap_or(0).max(1);
@@ -156,10 +172,12 @@ impl HfModel {
             Arch::Bert(m) => m.forward(&ids, &types, Some(&mask_t))?,
             Arch::XlmRoberta(m) => m.forward(&ids, &mask_t, &types, None, None, None)?,
         };
-        let maskf = mask_t.to_dtype(DType::F32)?.unsqueeze(2)?;
-        let summed = hidden.broadcast_mul(&maskf)?.sum(1)?;
-        let counts = maskf.sum(1)?;
-        let pooled = summed.broadcast_div(&counts)?;
-        Ok(pooled.to_vec2::<f32>()?)
+        let hidden = hidden.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+        let h = self.hidden;
+        Ok(spans
+            .iter()
+            .enumerate()
+            .map(|(i, sp)| pool::span_means(&hidden[i * l * h..(i + 1) * l * h], h, sp))
+            .collect())
     }
 }

@@ -14,7 +14,7 @@ use tantivy::tokenizer::Language;
 use super::fs::{sha256_file, write_atomic};
 use super::paths::{MANIFEST_FILE, SEGMENT_FILE};
 use crate::error::{QueryError, Result, io_err};
-use crate::text::{Chunking, InputFile, SkippedFile};
+use crate::text::{Chunking, InputFile, SentenceVectors, SkippedFile};
 
 /// Value of [`CollectionManifest::format`].
 pub const FORMAT_NAME: &str = "zoek-collection";
@@ -47,6 +47,14 @@ pub struct CollectionSettings {
     /// Collections with at least this many sentences are searched through HNSW graphs.
     #[serde(default = "default_hnsw_threshold")]
     pub hnsw_threshold: usize,
+    /// How sentence vectors are made; collections older than this setting embedded each
+    /// sentence on its own.
+    #[serde(default)]
+    pub sentence_vectors: SentenceVectors,
+    /// Whether the document title and section heading are embedded in front of each
+    /// passage; older collections did not.
+    #[serde(default)]
+    pub context_headers: bool,
 }
 
 fn default_hnsw_threshold() -> usize {

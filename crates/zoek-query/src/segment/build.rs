@@ -4,11 +4,11 @@ use std::time::{Duration, Instant};
 
 use super::options::{BuildOptions, Stage};
 use super::serializer::{NewDocument, SegmentSerializer};
-use crate::engine::Engine;
+use crate::engine::{Engine, LatePassage};
 use crate::error::Result;
 use crate::format::{CollectionSettings, StoredDocument, StoredPassage};
 use crate::text::prepare::{Prepared, prepare};
-use crate::text::{Corpus, RawDocument};
+use crate::text::{Corpus, RawDocument, SentenceVectors};
 
 /// Documents prepared and embedded, in a serializer ready to write.
 #[derive(Debug)]
@@ -36,7 +36,7 @@ pub(crate) fn embed_documents(
         |done, total| opts.report(Stage::Reading, done, total),
     )?;
     let started = Instant::now();
-    let (sentences, passages) = embed(engine, &prepared, settings.passage_vectors, opts)?;
+    let (sentences, passages) = embed(engine, &prepared, settings, opts)?;
     let embed_time = started.elapsed();
     let dim = engine.dim();
     let mut serializer = SegmentSerializer::new(dim, passages.is_some());
@@ -83,26 +83,58 @@ pub(crate) fn embed_documents(
     })
 }
 
-/// Embeds every sentence (and passage, with `passage_vectors`) of `prepared`.
+/// Embeds every sentence (and passage, with `passage_vectors`) of `prepared`, as the
+/// collection's settings say: sentences on their own or pooled out of their passage
+/// (late chunking), passages with or without their title and heading in front.
 fn embed(
     engine: &Engine,
     prepared: &Prepared,
-    passage_vectors: bool,
+    settings: &CollectionSettings,
     opts: &BuildOptions,
 ) -> Result<(Vec<f32>, Option<Vec<f32>>)> {
-    let texts = prepared.sentence_texts();
-    let sentences = engine.embed_passages_batched(&texts, opts.batch_size, |done| {
-        opts.report(Stage::EmbeddingSentences, done, texts.len())
-    })?;
-    let passages = if passage_vectors {
-        let texts = prepared.passage_texts();
-        Some(
-            engine.embed_passages_batched(&texts, opts.batch_size, |done| {
+    let contexts = prepared.passage_contexts(settings.context_headers);
+    match settings.sentence_vectors {
+        SentenceVectors::Late => {
+            let sentences = prepared.passage_sentences();
+            let passages: Vec<LatePassage<'_>> = contexts
+                .iter()
+                .zip(&sentences)
+                .map(|(context, sentences)| LatePassage {
+                    context,
+                    sentences,
+                })
+                .collect();
+            let (sentences, whole) =
+                engine.embed_late_batched(&passages, opts.batch_size, |done| {
+                    opts.report(Stage::EmbeddingPassages, done, passages.len())
+                })?;
+            Ok((sentences, settings.passage_vectors.then_some(whole)))
+        }
+        SentenceVectors::Separate => {
+            let texts = prepared.sentence_texts();
+            let sentences = engine.embed_passages_batched(&texts, opts.batch_size, |done| {
+                opts.report(Stage::EmbeddingSentences, done, texts.len())
+            })?;
+            if !settings.passage_vectors {
+                return Ok((sentences, None));
+            }
+            let texts: Vec<String> = prepared
+                .passage_texts()
+                .into_iter()
+                .zip(&contexts)
+                .map(|(text, context)| {
+                    if context.is_empty() {
+                        text.to_string()
+                    } else {
+                        format!("{context}\n{text}")
+                    }
+                })
+                .collect();
+            let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+            let passages = engine.embed_passages_batched(&texts, opts.batch_size, |done| {
                 opts.report(Stage::EmbeddingPassages, done, texts.len())
-            })?,
-        )
-    } else {
-        None
-    };
-    Ok((sentences, passages))
+            })?;
+            Ok((sentences, Some(passages)))
+        }
+    }
 }

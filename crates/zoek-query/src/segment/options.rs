@@ -5,7 +5,7 @@ use std::sync::Arc;
 use tantivy::tokenizer::Language;
 
 use crate::format::{CollectionSettings, DEFAULT_HNSW_THRESHOLD};
-use crate::text::{Chunking, TokenCounting};
+use crate::text::{Chunking, SentenceVectors, TokenCounting};
 
 /// The stage a build is in, for progress reporting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,7 +14,8 @@ pub enum Stage {
     Reading,
     /// Embedding sentences (`done`/`total` in sentences).
     EmbeddingSentences,
-    /// Embedding whole passages (`done`/`total` in passages), if requested.
+    /// Embedding whole passages (`done`/`total` in passages), if requested; with late
+    /// chunking, passages together with their sentences.
     EmbeddingPassages,
     /// Writing the stores and the BM25 and vector indexes (`done`/`total` in steps).
     Writing,
@@ -35,7 +36,7 @@ pub struct Progress {
 pub type ProgressFn = Arc<dyn Fn(Progress) + Send + Sync>;
 
 /// Options for building a collection ([`Engine::build`](crate::Engine::build),
-/// [`CollectionWriter`](crate::CollectionWriter)). The first six become the collection's
+/// [`CollectionWriter`](crate::CollectionWriter)). The first eight become the collection's
 /// [`CollectionSettings`] when it is created; an existing collection keeps its own.
 #[derive(Clone)]
 pub struct BuildOptions {
@@ -55,6 +56,13 @@ pub struct BuildOptions {
     /// approximately; smaller ones are scanned exactly (default
     /// [`DEFAULT_HNSW_THRESHOLD`], 10,000).
     pub hnsw_threshold: usize,
+    /// How sentence vectors are made (default [`SentenceVectors::Late`]: pooled out of each
+    /// passage's forward pass, which embeds every token once; see `examples/eval` for what
+    /// each choice answers).
+    pub sentence_vectors: SentenceVectors,
+    /// Embed each passage with its document title and section heading in front (default
+    /// true).
+    pub context_headers: bool,
     /// HNSW construction parameters, for collections above `hnsw_threshold`.
     pub hnsw_params: zoek_index::HnswParams,
     /// Texts per embedding call (default 64); progress is reported per call.
@@ -73,6 +81,8 @@ impl Default for BuildOptions {
             token_counting: chunking.token_counting,
             passage_vectors: true,
             hnsw_threshold: DEFAULT_HNSW_THRESHOLD,
+            sentence_vectors: SentenceVectors::Late,
+            context_headers: true,
             hnsw_params: zoek_index::HnswParams::default(),
             batch_size: 64,
             progress: None,
@@ -103,6 +113,8 @@ impl BuildOptions {
             },
             passage_vectors: self.passage_vectors,
             hnsw_threshold: self.hnsw_threshold,
+            sentence_vectors: self.sentence_vectors,
+            context_headers: self.context_headers,
         }
     }
 

@@ -8,6 +8,7 @@
 //! | [`clean`] | web boilerplate dropped (blocks without a two-letter word, link lines ending in `»` or starting with `>>`, image slugs and file names, short navigation lines with `|`); a short line without closing punctuation becomes the heading of the body after it |
 //! | [`sentences`](mod@sentences) | sentence boundaries (UAX #29 with a Dutch/English abbreviation guard; list labels stay with the sentence they number) |
 //! | [`chunk`] | sentences packed into passages of at most [`Chunking::max_tokens`] tokens that never cross a paragraph |
+//! | [`context`] | what a passage's vectors see besides its sentences: [`SentenceVectors`] (separate or late chunking) and the title/heading context |
 //! | `prepare` | documents → cleaned, chunked documents and the texts to embed (crate-internal) |
 //!
 //! ```
@@ -22,12 +23,14 @@
 
 pub mod chunk;
 pub mod clean;
+pub mod context;
 pub mod ingest;
 pub(crate) mod prepare;
 pub mod sentences;
 
 pub use chunk::{CharEstimate, Chunk, Chunking, TokenCounter, TokenCounting, chunk_document};
 pub use clean::{CleanDocument, Section, clean_blocks};
+pub use context::{SentenceVectors, passage_context};
 pub use ingest::{
     Block, BlockKind, Corpus, InputFile, RawDocument, SkippedFile, html_blocks, markdown_blocks,
     read_corpus, text_blocks,

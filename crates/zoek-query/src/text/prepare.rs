@@ -6,8 +6,9 @@ use std::ops::Range;
 use std::path::PathBuf;
 
 use super::chunk::{CharEstimate, Chunk, Chunking, TokenCounter, TokenCounting, chunk_document};
-use super::clean::{CleanDocument, Section, clean_blocks};
-use super::ingest::{Block, RawDocument};
+use super::clean::{CleanDocument, MAX_HEADING_CHARS, Section, clean_blocks};
+use super::context::passage_context;
+use super::ingest::{Block, BlockKind, RawDocument};
 use crate::engine::TextEmbedder;
 use crate::error::{QueryError, Result};
 
@@ -18,6 +19,9 @@ pub(crate) struct PreparedDocument {
     pub path: String,
     pub source: PathBuf,
     pub metadata: BTreeMap<String, serde_json::Value>,
+    /// The document's title: its `title` field, else its first block when that is a
+    /// heading-like line.
+    pub title: Option<String>,
     /// [`RawDocument::content_hash`] of the document as read.
     pub sha256: String,
     /// The cleaned text; passage and sentence ranges point into it.
@@ -49,6 +53,35 @@ impl Prepared {
                 d.passages
                     .iter()
                     .flat_map(move |p| p.sentences.iter().map(move |s| d.text_of(s)))
+            })
+            .collect()
+    }
+
+    /// Every passage's [context](super::context::passage_context) (title and heading), in
+    /// order; empty strings when `context_headers` is off.
+    pub fn passage_contexts(&self, context_headers: bool) -> Vec<String> {
+        self.documents
+            .iter()
+            .flat_map(|d| {
+                d.passages.iter().map(move |p| {
+                    if context_headers {
+                        passage_context(d.title.as_deref(), p.heading.as_deref())
+                    } else {
+                        String::new()
+                    }
+                })
+            })
+            .collect()
+    }
+
+    /// Every passage's sentences, in order.
+    pub fn passage_sentences(&self) -> Vec<Vec<&str>> {
+        self.documents
+            .iter()
+            .flat_map(|d| {
+                d.passages
+                    .iter()
+                    .map(move |p| p.sentences.iter().map(|s| d.text_of(s)).collect())
             })
             .collect()
     }
@@ -94,6 +127,7 @@ pub(crate) fn prepare(
     for (i, raw) in docs.into_iter().enumerate() {
         progress(i, total);
         let sha256 = raw.content_hash();
+        let title = title_of(&raw);
         let clean = if chunking.clean {
             clean_blocks(&raw.blocks)
         } else {
@@ -109,6 +143,7 @@ pub(crate) fn prepare(
             path: raw.path,
             source: raw.source,
             metadata: raw.metadata,
+            title,
             sha256,
             text: clean.text,
             passages,
@@ -116,6 +151,22 @@ pub(crate) fn prepare(
     }
     progress(total, total);
     Ok(out)
+}
+
+/// A document's title: a string `title` field, else the first block when it is a short
+/// line without closing punctuation (a web page's title line, a Markdown `#` heading).
+fn title_of(raw: &RawDocument) -> Option<String> {
+    if let Some(t) = raw.metadata.get("title").and_then(|v| v.as_str()) {
+        let t = t.split_whitespace().collect::<Vec<_>>().join(" ");
+        return (!t.is_empty()).then_some(t);
+    }
+    let first = raw.blocks.first()?;
+    let line = first.text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let heading_like = first.kind == BlockKind::Heading
+        || (line.chars().count() <= MAX_HEADING_CHARS
+            && !line.ends_with(['.', '!', '?', ':', ';', ','])
+            && line.chars().any(char::is_alphabetic));
+    (heading_like && !line.is_empty() && !first.text.trim().contains('\n')).then_some(line)
 }
 
 /// Without cleaning, every block is body text in one heading-less section.

@@ -17,9 +17,21 @@ use std::sync::{Arc, Mutex};
 use sha2::Digest;
 use zoek_query::{AskOptions, BuildOptions, Collection, Engine, RankMode, TextEmbedder};
 
-/// `../shared/data` as seen from the workspace root.
+/// `../shared/data` as seen from the workspace root (this file is compiled into the
+/// zoek-query crate's tests and into the root package's `eval` example).
 pub fn shared_data() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data")
+    workspace_root().join("../shared/data")
+}
+
+/// The workspace root: the package's own directory for the root package, two levels up
+/// for a crate under `crates/`.
+fn workspace_root() -> PathBuf {
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    if here.join("crates").is_dir() {
+        here.to_path_buf()
+    } else {
+        here.join("../..")
+    }
 }
 
 /// One evaluation question.
@@ -165,6 +177,14 @@ impl TextEmbedder for CachingEmbedder {
     fn model_id(&self) -> &str {
         self.inner.model_id()
     }
+    // Late chunking pools many spans out of one pass; not cached (builds embed each
+    // passage once anyway).
+    fn embed_late(
+        &self,
+        passages: &[zoek_query::LatePassage<'_>],
+    ) -> zoek_query::Result<Vec<zoek_query::LateVectors>> {
+        self.inner.embed_late(passages)
+    }
     fn dim(&self) -> usize {
         self.inner.dim()
     }
@@ -276,6 +296,22 @@ pub fn build_with(
     out: &Path,
     hnsw_threshold: usize,
 ) -> zoek_query::Result<zoek_query::BuildStats> {
+    let opts = BuildOptions {
+        passage_vectors: true,
+        hnsw_threshold,
+        ..BuildOptions::default()
+    };
+    build_opts(engine, set, work, out, &opts)
+}
+
+/// Like [`build`], with the given build options.
+pub fn build_opts(
+    engine: &Engine,
+    set: &EvalSet,
+    work: &Path,
+    out: &Path,
+    opts: &BuildOptions,
+) -> zoek_query::Result<zoek_query::BuildStats> {
     let corpus = work.join("corpus.jsonl");
     let mut w = BufWriter::new(File::create(&corpus).expect("corpus file"));
     for (id, text) in &set.documents {
@@ -285,12 +321,7 @@ pub fn build_with(
     }
     w.flush().expect("flush");
     drop(w);
-    let opts = BuildOptions {
-        passage_vectors: true,
-        hnsw_threshold,
-        ..BuildOptions::default()
-    };
-    engine.build(&[corpus], out, &opts)
+    engine.build(&[corpus], out, opts)
 }
 
 /// Evaluates one ranking mode.
@@ -317,7 +348,7 @@ pub fn evaluate(
 pub fn cache_dir() -> PathBuf {
     match std::env::var_os("ZOEK_EVAL_CACHE").filter(|d| !d.is_empty()) {
         Some(dir) => PathBuf::from(dir),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/zoek-eval-cache"),
+        None => workspace_root().join("target/zoek-eval-cache"),
     }
 }
 
