@@ -166,13 +166,14 @@ struct BuildArgs {
     /// Maximum passage length in tokens.
     #[arg(long, default_value_t = 256)]
     max_tokens: usize,
-    /// How sentence vectors are made: "late" pools each sentence out of its passage's
-    /// forward pass (one pass per passage), "separate" embeds every sentence on its own.
-    #[arg(long, default_value = "late", value_parser = sentence_vectors_parser())]
+    /// How sentence vectors are made: "separate" embeds every sentence on its own; "late"
+    /// pools each sentence out of its passage's forward pass (one pass per passage, ~1.7×
+    /// faster builds, somewhat weaker cross-lingual answers).
+    #[arg(long, default_value = "separate", value_parser = sentence_vectors_parser())]
     sentence_vectors: SentenceVectors,
-    /// Embed passages without their document title and section heading in front.
+    /// Embed passages with their document title and section heading in front.
     #[arg(long)]
-    no_context_headers: bool,
+    context_headers: bool,
 }
 
 fn sentence_vectors_parser() -> impl TypedValueParser<Value = SentenceVectors> {
@@ -512,7 +513,7 @@ fn for_building(
     let opts = BuildOptions {
         max_tokens: build.max_tokens,
         sentence_vectors: build.sentence_vectors,
-        context_headers: !build.no_context_headers,
+        context_headers: build.context_headers,
         progress,
         ..BuildOptions::default()
     };

@@ -130,7 +130,9 @@ fn norm(s: &str) -> String {
 fn answers(hit: &Hit, answers: &[String]) -> bool {
     let text = norm(&hit.text);
     let heading = norm(hit.heading.as_deref().unwrap_or(""));
-    answers.iter().any(|a| text.contains(a) || heading.contains(a))
+    answers
+        .iter()
+        .any(|a| text.contains(a) || heading.contains(a))
 }
 
 /// Whether the highlight is an answer sentence (or one contains the other).
@@ -138,7 +140,10 @@ fn highlight_right(hit: &Hit, answers: &[String]) -> bool {
     let Some(h) = hit.highlight.as_deref().map(norm) else {
         return false;
     };
-    !h.is_empty() && answers.iter().any(|a| a.contains(&h) || h.contains(a.as_str()))
+    !h.is_empty()
+        && answers
+            .iter()
+            .any(|a| a.contains(&h) || h.contains(a.as_str()))
 }
 
 #[derive(Default)]
@@ -178,11 +183,12 @@ impl Tally {
 fn main() -> Result<()> {
     let args = parse_args()?;
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let questions: Vec<Question> = std::fs::read_to_string(root.join("examples/eval/questions.jsonl"))?
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(serde_json::from_str)
-        .collect::<Result<_, _>>()?;
+    let questions: Vec<Question> =
+        std::fs::read_to_string(root.join("examples/eval/questions.jsonl"))?
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(serde_json::from_str)
+            .collect::<Result<_, _>>()?;
     let questions: Vec<Question> = questions
         .into_iter()
         .filter(|q| args.split == "all" || q.split == args.split)
@@ -210,7 +216,11 @@ fn main() -> Result<()> {
     for config in &args.configs {
         let out = work.path().join(format!("corpus-{}", config.name));
         let started = Instant::now();
-        engine.build(&[seed_dir.clone(), distractors.clone()], &out, &config.build_options())?;
+        engine.build(
+            &[seed_dir.clone(), distractors.clone()],
+            &out,
+            &config.build_options(),
+        )?;
         let build_s = started.elapsed().as_secs_f64();
         let collection = Collection::open(&out)?;
         let opts = AskOptions {
@@ -289,9 +299,14 @@ fn corpus_inputs(root: &Path, work: &Path) -> Result<(PathBuf, PathBuf)> {
         .iter()
         .filter(|(id, _)| id.starts_with("policyqa-"))
         .step_by(4);
-    let laws = set.documents.iter().filter(|(id, _)| id.starts_with("law-"));
+    let laws = set
+        .documents
+        .iter()
+        .filter(|(id, _)| id.starts_with("law-"));
     for (id, text) in pages.chain(laws) {
-        lines.push_str(&serde_json::to_string(&serde_json::json!({ "id": id, "text": text }))?);
+        lines.push_str(&serde_json::to_string(
+            &serde_json::json!({ "id": id, "text": text }),
+        )?);
         lines.push('\n');
     }
     let distractors = work.join("distractors.jsonl");

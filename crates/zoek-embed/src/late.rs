@@ -81,7 +81,9 @@ pub(crate) fn plan(
     for (i, tokens) in sentences.iter().enumerate() {
         // An empty sentence has no tokens to pool; the assembler gives it the passage vector.
         for piece in tokens.chunks(budget) {
-            let used = cur.as_ref().map_or(0, |j| j.seq.len() - open.len() - head.len());
+            let used = cur
+                .as_ref()
+                .map_or(0, |j| j.seq.len() - open.len() - head.len());
             if used > 0 && used + piece.len() > budget {
                 start(&mut jobs, &mut cur);
             }

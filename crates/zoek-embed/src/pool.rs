@@ -49,7 +49,10 @@ mod tests {
     fn means_over_spans() {
         let rows = [1.0, 10.0, 3.0, 30.0, 5.0, 50.0];
         let means = span_means(&rows, 2, &[0..3, 1..2, 2..3]);
-        assert_eq!(means, vec![vec![3.0, 30.0], vec![3.0, 30.0], vec![5.0, 50.0]]);
+        assert_eq!(
+            means,
+            vec![vec![3.0, 30.0], vec![3.0, 30.0], vec![5.0, 50.0]]
+        );
     }
 
     #[test]

@@ -282,7 +282,11 @@ impl E5ImageModel {
         let mut out = Vec::with_capacity(sequences.len());
         let mut start = 0;
         for (s, sp) in sequences.iter().zip(spans) {
-            out.push(pool::span_means(&x[start * h..(start + s.len()) * h], h, sp));
+            out.push(pool::span_means(
+                &x[start * h..(start + s.len()) * h],
+                h,
+                sp,
+            ));
             start += s.len();
         }
         Ok(out)

@@ -172,7 +172,10 @@ impl HfModel {
             Arch::Bert(m) => m.forward(&ids, &types, Some(&mask_t))?,
             Arch::XlmRoberta(m) => m.forward(&ids, &mask_t, &types, None, None, None)?,
         };
-        let hidden = hidden.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+        let hidden = hidden
+            .to_dtype(DType::F32)?
+            .flatten_all()?
+            .to_vec1::<f32>()?;
         let h = self.hidden;
         Ok(spans
             .iter()

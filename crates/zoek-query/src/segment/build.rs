@@ -99,10 +99,7 @@ fn embed(
             let passages: Vec<LatePassage<'_>> = contexts
                 .iter()
                 .zip(&sentences)
-                .map(|(context, sentences)| LatePassage {
-                    context,
-                    sentences,
-                })
+                .map(|(context, sentences)| LatePassage { context, sentences })
                 .collect();
             let (sentences, whole) =
                 engine.embed_late_batched(&passages, opts.batch_size, |done| {
