@@ -433,8 +433,8 @@ impl Embedder {
             }
         }
         let seqs: Vec<&[u32]> = windows.iter().map(|w| w.1.as_slice()).collect();
-        let whole: Vec<[Range<usize>; 1]> = seqs.iter().map(|s| [0..s.len()]).collect();
-        let spans: Vec<&[Range<usize>]> = whole.iter().map(|w| w.as_slice()).collect();
+        let whole: Vec<Range<usize>> = seqs.iter().map(|s| 0..s.len()).collect();
+        let spans: Vec<&[Range<usize>]> = whole.iter().map(std::slice::from_ref).collect();
         let pooled = self.run(&seqs, &spans, single)?;
         let mut combiners = vec![Combiner::new(self.dim); texts.len()];
         for ((i, _, wt), p) in windows.iter().zip(&pooled) {

@@ -72,7 +72,7 @@ pub(crate) fn plan(
         seq.extend_from_slice(head);
         *cur = Some(Job {
             seq,
-            spans: vec![0..0],
+            spans: std::iter::once(0..0).collect(),
             passage,
             sentences: Vec::new(),
         });

@@ -250,8 +250,8 @@ impl E5ImageModel {
         sequences: &[&[u32]],
         par: Parallelism,
     ) -> Result<Vec<Vec<f32>>, EmbedError> {
-        let whole: Vec<Vec<Range<usize>>> = sequences.iter().map(|s| vec![0..s.len()]).collect();
-        let spans: Vec<&[Range<usize>]> = whole.iter().map(Vec::as_slice).collect();
+        let whole: Vec<Range<usize>> = sequences.iter().map(|s| 0..s.len()).collect();
+        let spans: Vec<&[Range<usize>]> = whole.iter().map(std::slice::from_ref).collect();
         Ok(self
             .pool(sequences, &spans, par)?
             .into_iter()
