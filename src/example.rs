@@ -6,9 +6,49 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 use zoek_query::{BuildOptions, Collection, Engine, ProgressFn, QueryError};
 
-/// The directory of the example corpus: two Dutch web pages about care cooperatives.
+/// The example corpus, compiled into the binary so that an installed `zoek` has it without
+/// a checkout: two Dutch web pages about care cooperatives, by file name.
+pub const EXAMPLE_FILES: [(&str, &str); 2] = [
+    (
+        "status-quo-samenwerking.txt",
+        include_str!("../corpus/status-quo-samenwerking.txt"),
+    ),
+    (
+        "zonder-gedeelde-visie.txt",
+        include_str!("../corpus/zonder-gedeelde-visie.txt"),
+    ),
+];
+
+/// The directory of the example corpus: the checkout's `corpus/` when zoek runs from a
+/// checkout, else `example-corpus/` in [`cache_dir`], written from [`EXAMPLE_FILES`].
 pub fn example_corpus_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus")
+    let checkout = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus");
+    if EXAMPLE_FILES
+        .iter()
+        .all(|(name, text)| std::fs::read_to_string(checkout.join(name)).is_ok_and(|t| t == *text))
+    {
+        return checkout;
+    }
+    cache_dir().join("example-corpus")
+}
+
+/// Writes the embedded example corpus to `dir` (each file atomically, only when it differs).
+fn materialise_example(dir: &Path) -> Result<(), QueryError> {
+    let io = |path: &Path, source| QueryError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    for (name, text) in EXAMPLE_FILES {
+        let path = dir.join(name);
+        if std::fs::read_to_string(&path).is_ok_and(|t| t == text) {
+            continue;
+        }
+        let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+        std::fs::write(&tmp, text).map_err(|e| io(&tmp, e))?;
+        std::fs::rename(&tmp, &path).map_err(|e| io(&path, e))?;
+    }
+    Ok(())
 }
 
 /// Where zoek caches built collections: `$ZOEK_CACHE_DIR`, else `$XDG_CACHE_HOME/zoek`,
@@ -106,5 +146,9 @@ pub fn open_example(
     engine: &Engine,
     progress: Option<ProgressFn>,
 ) -> Result<Collection, QueryError> {
-    open_cached(engine, &example_corpus_dir(), progress, &cache_dir())
+    let corpus = example_corpus_dir();
+    if !corpus.starts_with(env!("CARGO_MANIFEST_DIR")) {
+        materialise_example(&corpus)?;
+    }
+    open_cached(engine, &corpus, progress, &cache_dir())
 }

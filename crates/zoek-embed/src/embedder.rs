@@ -1,11 +1,9 @@
 //! The public entry point: a loaded model, its tokenizer and a thread pool.
 
-use std::io::Read;
 use std::ops::Range;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use rayon::prelude::*;
-use sha2::{Digest, Sha256};
 
 use crate::error::EmbedError;
 use crate::image::ModelImage;
@@ -197,7 +195,7 @@ impl Embedder {
         }
         let tokenizer = TextTokenizer::from_file(&dir.join(&manifest.tokenizer))?;
         let image = ModelImage::open(&image_path)?;
-        let hash = sha256_file(&image_path)?;
+        let hash = crate::store::sha256_path(&image_path)?;
         let model = E5ImageModel::load(image, opts.linear)?;
         let cfg = model.config().clone();
         let name = manifest
@@ -253,7 +251,7 @@ impl Embedder {
                 Prefixes::for_model_name(model.name().unwrap_or_default())
             }
         };
-        let hash = sha256_file(&dir.join("model.safetensors"))?;
+        let hash = crate::store::sha256_path(&dir.join("model.safetensors"))?;
         let (dim, max) = (model.hidden(), model.max_tokens());
         Self::assemble(
             Encoder::Hf(Box::new(model)),
@@ -513,38 +511,4 @@ fn group(lens: &[usize], threads: usize) -> Vec<Vec<usize>> {
         groups.push(cur);
     }
     groups
-}
-
-fn sha256_file(path: &Path) -> Result<String, EmbedError> {
-    let io = |source| EmbedError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    // Read through the page cache rather than the map, so hashing does not count the whole
-    // word table into the process's resident memory.
-    let mut f = std::fs::File::open(path).map_err(io)?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f.read(&mut buf).map_err(io)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
-}
-
-/// The model directory used when none is given: `$ZOEK_MODEL_DIR`, else
-/// `<workspace root>/models/multilingual-e5-small-q4` (where `models/fetch` puts it).
-pub fn default_model_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("ZOEK_MODEL_DIR").filter(|d| !d.is_empty()) {
-        return PathBuf::from(dir);
-    }
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/multilingual-e5-small-q4");
-    dir.canonicalize().unwrap_or(dir)
 }

