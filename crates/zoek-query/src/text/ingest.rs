@@ -78,7 +78,9 @@ pub struct Corpus {
 }
 
 /// File extensions that are ingested.
-pub const SUPPORTED_EXTENSIONS: &[&str] = &["txt", "md", "markdown", "html", "htm", "jsonl"];
+pub const SUPPORTED_EXTENSIONS: &[&str] = &[
+    "txt", "md", "markdown", "html", "htm", "jsonl", "docx", "odt",
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Format {
@@ -86,6 +88,8 @@ enum Format {
     Markdown,
     Html,
     JsonLines,
+    Docx,
+    Odt,
 }
 
 fn format_of(path: &Path) -> Option<Format> {
@@ -95,6 +99,8 @@ fn format_of(path: &Path) -> Option<Format> {
         "md" | "markdown" => Some(Format::Markdown),
         "html" | "htm" => Some(Format::Html),
         "jsonl" => Some(Format::JsonLines),
+        "docx" => Some(Format::Docx),
+        "odt" => Some(Format::Odt),
         _ => None,
     }
 }
@@ -157,6 +163,34 @@ pub fn read_corpus(inputs: &[PathBuf]) -> Result<Corpus> {
             continue;
         };
         let bytes = std::fs::read(&path).map_err(io_err(&path))?;
+        if matches!(format, Format::Docx | Format::Odt) {
+            // The zip and XML readers take hostile bytes; a panic in them skips the file.
+            let read = std::panic::catch_unwind(|| {
+                if format == Format::Docx {
+                    super::office::docx(&bytes)
+                } else {
+                    super::office::odt(&bytes)
+                }
+            })
+            .unwrap_or_else(|_| Err("the zip/XML reader failed on this file".into()));
+            match read {
+                Ok(office) => {
+                    corpus.files.push(InputFile {
+                        path: path.clone(),
+                        bytes: bytes.len() as u64,
+                        sha256: hex(&sha2::Sha256::digest(&bytes)),
+                    });
+                    let mut d = doc(id.clone(), &id, &path, office.blocks);
+                    if let Some(title) = office.title {
+                        d.metadata
+                            .insert("title".into(), serde_json::Value::String(title));
+                    }
+                    corpus.documents.push(d);
+                }
+                Err(reason) => skip(&mut corpus, &path, reason),
+            }
+            continue;
+        }
         let text = match String::from_utf8(bytes) {
             Ok(text) => text,
             Err(e) => {
@@ -191,6 +225,8 @@ pub fn read_corpus(inputs: &[PathBuf]) -> Result<Corpus> {
                 .documents
                 .push(doc(id.clone(), &id, &path, html_blocks(text))),
             Format::JsonLines => read_jsonl(text, &id, &path, &mut corpus),
+            // Read from their bytes above.
+            Format::Docx | Format::Odt => {}
         }
     }
     Ok(corpus)

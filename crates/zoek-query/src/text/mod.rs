@@ -4,7 +4,8 @@
 //!
 //! | module | holds |
 //! |---|---|
-//! | [`ingest`] | inputs in deterministic order as [`Block`]s (`.txt`, `.md`, `.html`, `.jsonl`); undecodable files are skipped and reported |
+//! | [`ingest`] | inputs in deterministic order as [`Block`]s (`.txt`, `.md`, `.html`, `.jsonl`, `.docx`, `.odt`); undecodable files are skipped and reported |
+//! | `office` | `.docx` and `.odt` (zip + XML): paragraphs, headings marked by the format, the title from the document properties |
 //! | [`clean`] | web boilerplate dropped (blocks without a two-letter word, link lines ending in `»` or starting with `>>`, image slugs and file names, short navigation lines with `|`); a short line without closing punctuation becomes the heading of the body after it |
 //! | [`sentences`](mod@sentences) | sentence boundaries (UAX #29 with a Dutch/English abbreviation guard; list labels stay with the sentence they number) |
 //! | [`chunk`] | sentences packed into passages of at most [`Chunking::max_tokens`] tokens that never cross a paragraph |
@@ -25,6 +26,7 @@ pub mod chunk;
 pub mod clean;
 pub mod context;
 pub mod ingest;
+mod office;
 pub(crate) mod prepare;
 pub mod sentences;
 
