@@ -58,6 +58,9 @@ pub struct Limits {
     pub max_concurrent: usize,
     /// Longest time a question may take before it is answered 503 (default 30 s).
     pub request_timeout: Duration,
+    /// Longest time a client may take to send a request's headers before [`serve`] closes
+    /// the connection (default 10 s), so half-open connections cannot pile up.
+    pub header_read_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -68,6 +71,7 @@ impl Default for Limits {
             max_k: 50,
             max_concurrent: 4 * cores,
             request_timeout: Duration::from_secs(30),
+            header_read_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -188,17 +192,54 @@ pub fn router(state: AppState) -> Router {
 
 /// Serves the app until Ctrl-C (or SIGTERM), refusing a non-loopback address without an
 /// API key ([`check_bind`]). `ready` gets the bound address (useful with port 0).
+///
+/// Connections are HTTP/1.1 through hyper with a timer, so a client that does not finish
+/// its headers within [`Limits::header_read_timeout`] is disconnected. On shutdown, open
+/// connections get up to 10 s to finish their requests.
 pub async fn serve(
     state: AppState,
     addr: std::net::SocketAddr,
     ready: impl FnOnce(std::net::SocketAddr),
 ) -> std::io::Result<()> {
     check_bind(addr, state.api_key.as_deref()).map_err(std::io::Error::other)?;
+    let header_timeout = state.limits.header_read_timeout;
     let listener = tokio::net::TcpListener::bind(addr).await?;
     ready(listener.local_addr()?);
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
+    let app = router(state);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut stop = std::pin::pin!(shutdown_signal());
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let stream = match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off, keep serving.
+                        tracing::warn!(error = %e, "accepting a connection failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let service = hyper_util::service::TowerToHyperService::new(app.clone());
+                let conn = hyper::server::conn::http1::Builder::new()
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(header_timeout)
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!(error = %e, "connection ended with an error");
+                    }
+                });
+            }
+            () = &mut stop => break,
+        }
+    }
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(Duration::from_secs(10)) => {}
+    }
+    Ok(())
 }
 
 async fn shutdown_signal() {

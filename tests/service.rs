@@ -397,3 +397,52 @@ fn search_page_and_openai_embeddings_endpoint() {
     );
     assert_eq!(status, 401);
 }
+
+#[test]
+fn half_open_connections_are_closed_after_the_header_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = zoek::Engine::new(zoek::query::HashEmbedder::default());
+    let opts = zoek::query::BuildOptions {
+        token_counting: zoek::query::TokenCounting::CharEstimate,
+        ..Default::default()
+    };
+    engine
+        .build(&[zoek::example::example_corpus_dir()], dir.path(), &opts)
+        .unwrap();
+    let collection = zoek::Collection::open(dir.path()).unwrap();
+    let limits = Limits {
+        header_read_timeout: std::time::Duration::from_millis(500),
+        ..Limits::default()
+    };
+    let state = AppState::new(engine, collection, limits);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    rt.spawn(zoek::service::serve(
+        state,
+        "127.0.0.1:0".parse().unwrap(),
+        move |addr| tx.send(addr).unwrap(),
+    ));
+    let addr = rx.recv_timeout(std::time::Duration::from_secs(10)).unwrap();
+
+    // Complete requests are answered as before.
+    let (status, _, v) = request_as(addr, "GET", "/health", None, None, "");
+    assert_eq!(status, 200, "{v}");
+
+    // Headers that never end: the server hangs up soon after the timeout.
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let started = std::time::Instant::now();
+    s.write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\n")
+        .unwrap();
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    let waited = started.elapsed();
+    assert!(
+        waited >= std::time::Duration::from_millis(400)
+            && waited < std::time::Duration::from_secs(5),
+        "closed after {waited:?}"
+    );
+    let head = String::from_utf8_lossy(&buf);
+    assert!(buf.is_empty() || head.starts_with("HTTP/1.1 408"), "{head}");
+}
