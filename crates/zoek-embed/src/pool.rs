@@ -22,6 +22,21 @@ pub fn check_spans(spans: &[Range<usize>], len: usize) -> Result<(), EmbedError>
     Ok(())
 }
 
+/// Checks a batch: one span list per sequence, each span inside its sequence.
+pub fn check_batch(sequences: &[&[u32]], spans: &[&[Range<usize>]]) -> Result<(), EmbedError> {
+    if spans.len() != sequences.len() {
+        return Err(EmbedError::Inconsistent(format!(
+            "{} span lists for {} sequences",
+            spans.len(),
+            sequences.len()
+        )));
+    }
+    for (s, sp) in sequences.iter().zip(spans) {
+        check_spans(sp, s.len())?;
+    }
+    Ok(())
+}
+
 /// The mean of `rows` (row-major, `h` values each) over each of `spans` (row indices).
 /// Spans must have been checked with [`check_spans`].
 pub fn span_means(rows: &[f32], h: usize, spans: &[Range<usize>]) -> Vec<Vec<f32>> {

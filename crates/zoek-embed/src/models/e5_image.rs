@@ -267,16 +267,7 @@ impl E5ImageModel {
         spans: &[&[Range<usize>]],
         par: Parallelism,
     ) -> Result<Vec<Vec<Vec<f32>>>, EmbedError> {
-        if spans.len() != sequences.len() {
-            return Err(EmbedError::Inconsistent(format!(
-                "{} span lists for {} sequences",
-                spans.len(),
-                sequences.len()
-            )));
-        }
-        for (s, sp) in sequences.iter().zip(spans) {
-            pool::check_spans(sp, s.len())?;
-        }
+        pool::check_batch(sequences, spans)?;
         let h = self.config.hidden_size;
         let x = self.hidden_states(sequences, par)?;
         let mut out = Vec::with_capacity(sequences.len());

@@ -140,16 +140,7 @@ impl HfModel {
         if sequences.is_empty() {
             return Ok(Vec::new());
         }
-        if spans.len() != sequences.len() {
-            return Err(EmbedError::Inconsistent(format!(
-                "{} span lists for {} sequences",
-                spans.len(),
-                sequences.len()
-            )));
-        }
-        for (s, sp) in sequences.iter().zip(spans) {
-            pool::check_spans(sp, s.len())?;
-        }
+        pool::check_batch(sequences, spans)?;
         let b = sequences.len();
         let l = sequences.iter().map(|s| s.len()).max().unwrap_or(0).max(1);
         if l > self.max_tokens {
