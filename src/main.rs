@@ -22,7 +22,7 @@ use zoek::query::{
     about = "Multilingual semantic search on the CPU"
 )]
 struct Cli {
-    /// Model directory (default: $ZOEK_MODEL_DIR, else models/multilingual-e5-small-q4).
+    /// Model directory (default: $ZOEK_MODEL_DIR, else the installed default model, see `zoek model fetch`).
     #[arg(long, global = true)]
     model: Option<PathBuf>,
     /// Do not show progress bars.

@@ -1,6 +1,7 @@
 //! Asking a collection: validate, embed, gather candidates from every segment (in
 //! parallel), fuse once, read the hits.
 
+use std::collections::BTreeMap;
 use std::ops::Range;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -160,6 +161,10 @@ pub struct Hit {
     pub dense_score: Option<f32>,
     /// Raw BM25 score, if the passage matched lexically.
     pub bm25_score: Option<f32>,
+    /// The document's metadata: the extra fields of a JSON-lines record or of
+    /// [`RawDocument::from_text`](crate::text::ingest::RawDocument::from_text), the title of
+    /// an office file; empty when it has none.
+    pub metadata: BTreeMap<String, serde_json::Value>,
 }
 
 /// Where the time of one question went.
@@ -190,7 +195,7 @@ pub struct Answer {
 
 impl Answer {
     /// The answer as JSON: `{"question", "hits": [{"rank", "score", "doc", "heading", "text",
-    /// "highlight", "byte_range"}], "timings_ms": {"embed", "search", "total"}}`.
+    /// "highlight", "byte_range", "metadata"}], "timings_ms": {"embed", "search", "total"}}`.
     pub fn to_json(&self) -> serde_json::Value {
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
         serde_json::json!({
@@ -203,6 +208,7 @@ impl Answer {
                 "text": h.text,
                 "highlight": h.highlight,
                 "byte_range": [h.byte_range.start, h.byte_range.end],
+                "metadata": h.metadata,
             })).collect::<Vec<_>>(),
             "timings_ms": {
                 "embed": ms(self.timings.embed),
@@ -636,6 +642,12 @@ impl Collection {
     fn hit(&self, rank: usize, r: Ranked, q: &[f32]) -> Result<Hit> {
         let (part, local) = self.part_of(r.passage)?;
         let p = part.segment.passage(local)?;
+        let metadata = part
+            .segment
+            .docs()?
+            .get(p.doc as usize)
+            .map(|d| d.metadata.clone())
+            .unwrap_or_default();
         let (highlight, highlight_range) =
             match r.sentence.and_then(|s| part.segment.highlight(&p, s, q)) {
                 Some(i) => (
@@ -656,6 +668,7 @@ impl Collection {
             byte_range: p.range,
             dense_score: r.dense,
             bm25_score: r.bm25,
+            metadata,
         })
     }
 }

@@ -251,6 +251,32 @@ fn doc(id: String, file_id: &str, source: &Path, blocks: Vec<Block>) -> RawDocum
 }
 
 impl RawDocument {
+    /// A document from text held in memory (a record of a database, a message, a Spark
+    /// row) rather than a file: blank lines separate paragraphs, as in a `.txt` file, and
+    /// `metadata` is kept for filters and returned with its hits. `id` is its identity in
+    /// a collection; the document's file id is `id` as well.
+    ///
+    /// ```
+    /// use zoek_query::text::ingest::RawDocument;
+    /// let doc = RawDocument::from_text("faq-7", "Wie betaalt?\n\nDe gemeente betaalt.", Default::default());
+    /// assert_eq!(doc.blocks.len(), 2);
+    /// ```
+    pub fn from_text(
+        id: impl Into<String>,
+        text: &str,
+        metadata: BTreeMap<String, serde_json::Value>,
+    ) -> Self {
+        let id = id.into();
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        RawDocument {
+            source: PathBuf::from(&id),
+            path: id.clone(),
+            id,
+            metadata,
+            blocks: text_blocks(text),
+        }
+    }
+
     /// SHA-256 (hex) of what the document contributes to a collection: its blocks and
     /// metadata. Re-adding a document with the same hash is a no-op.
     pub fn content_hash(&self) -> String {

@@ -77,7 +77,7 @@ use crate::segment::BuildOptions;
 use crate::segment::build::embed_documents;
 use crate::segment::graph::write_hnsw;
 use crate::segment::serializer::SegmentSerializer;
-use crate::text::{RawDocument, SkippedFile, read_corpus};
+use crate::text::{Corpus, RawDocument, SkippedFile, read_corpus};
 
 /// What [`CollectionWriter::add`] did.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -369,13 +369,43 @@ impl CollectionWriter {
     /// deleted. Nothing is visible to readers before [`CollectionWriter::commit`].
     pub fn add<P: AsRef<Path>>(&mut self, inputs: &[P]) -> Result<AddStats> {
         let inputs: Vec<PathBuf> = inputs.iter().map(|p| p.as_ref().to_path_buf()).collect();
-        let mut corpus = read_corpus(&inputs)?;
+        let corpus = read_corpus(&inputs)?;
+        self.add_corpus(corpus, true)
+    }
+
+    /// Stages documents that are already in memory (see [`RawDocument::from_text`]): new
+    /// ids are added, an id whose content changed replaces its old version, unchanged ones
+    /// are skipped. Unlike [`CollectionWriter::add`] no other document is removed, so
+    /// records can arrive in any number of batches. Nothing is visible to readers before
+    /// [`CollectionWriter::commit`].
+    ///
+    /// Errors: [`QueryError::InvalidOption`] for an empty id; embedding and I/O failures.
+    pub fn add_documents(&mut self, documents: Vec<RawDocument>) -> Result<AddStats> {
+        if let Some(d) = documents.iter().find(|d| d.id.is_empty()) {
+            return Err(QueryError::InvalidOption(format!(
+                "a document needs a non-empty id (text starting {:?})",
+                d.blocks
+                    .first()
+                    .map(|b| b.text.chars().take(40).collect::<String>())
+                    .unwrap_or_default()
+            )));
+        }
+        let corpus = Corpus {
+            documents,
+            ..Corpus::default()
+        };
+        self.add_corpus(corpus, false)
+    }
+
+    /// `prune_files`: a document of a file that was read again but no longer holds it is
+    /// deleted (files are read whole; in-memory batches are not).
+    fn add_corpus(&mut self, mut corpus: Corpus, prune_files: bool) -> Result<AddStats> {
         let mut stats = AddStats {
             skipped: corpus.skipped.clone(),
             ..AddStats::default()
         };
         let documents = std::mem::take(&mut corpus.documents);
-        let (to_add, to_delete) = self.plan_add(documents, &mut stats);
+        let (to_add, to_delete) = self.plan_add(documents, prune_files, &mut stats);
         if !to_add.is_empty() {
             let embedded =
                 embed_documents(&self.engine, to_add, &corpus, &self.settings, &self.opts)?;
@@ -403,6 +433,7 @@ impl CollectionWriter {
     fn plan_add(
         &self,
         documents: Vec<RawDocument>,
+        prune_files: bool,
         stats: &mut AddStats,
     ) -> (Vec<RawDocument>, Vec<(usize, usize)>) {
         // The last of several documents with one id wins.
@@ -435,7 +466,7 @@ impl CollectionWriter {
                 }
             }
         }
-        for (id, &(s, d)) in &live {
+        for (id, &(s, d)) in live.iter().filter(|_| prune_files) {
             if files_read.contains(&self.segments[s].docs[d].path) && !ids_read.contains(id) {
                 stats.removed += 1;
                 to_delete.push((s, d));
