@@ -51,6 +51,9 @@ create_exception!(
     "An argument zoek cannot use: an empty question, k = 0, an unknown option, document or path."
 );
 
+/// The fix for a missing model, for a user who may have only the wheel.
+const FROM_PYTHON: &str = "; from Python: zoek.fetch_model()";
+
 /// The Python exception for a zoek error.
 pub(crate) fn query_err(e: QueryError) -> PyErr {
     let msg = e.to_string();
@@ -70,7 +73,9 @@ pub(crate) fn query_err(e: QueryError) -> PyErr {
         | QueryError::InvalidOption(_)
         | QueryError::Capacity { .. } => InvalidInputError::new_err(msg),
         QueryError::Embed(inner) => match inner.downcast_ref::<EmbedError>() {
-            Some(EmbedError::ModelNotFound { .. }) => ModelNotFoundError::new_err(msg),
+            Some(EmbedError::ModelNotFound { .. }) => {
+                ModelNotFoundError::new_err(format!("{msg}{FROM_PYTHON}"))
+            }
             _ => ZoekError::new_err(msg),
         },
         _ => ZoekError::new_err(msg),
@@ -80,7 +85,9 @@ pub(crate) fn query_err(e: QueryError) -> PyErr {
 /// The Python exception for an embedder error.
 pub(crate) fn embed_err(e: EmbedError) -> PyErr {
     match e {
-        EmbedError::ModelNotFound { .. } => ModelNotFoundError::new_err(e.to_string()),
+        EmbedError::ModelNotFound { .. } => {
+            ModelNotFoundError::new_err(format!("{e}{FROM_PYTHON}"))
+        }
         _ => ZoekError::new_err(e.to_string()),
     }
 }

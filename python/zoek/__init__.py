@@ -9,8 +9,8 @@ highlighted. The engine is zoek's Rust library, in-process: no PyTorch, no ONNX 
 >>> for hit in zoek.Collection("my-index").ask("what hinders cooperation?"):  # doctest: +SKIP
 ...     print(hit.score, hit.doc, hit.highlight)
 
-The default model is multilingual-e5-small (``zoek model fetch`` installs it; see
-``default_model_dir()``).
+The default model is multilingual-e5-small: ``zoek.fetch_model()`` (or the CLI's ``zoek
+model fetch``) installs it into the user's cache; see ``default_model_dir()``.
 """
 
 from ._zoek import (
@@ -29,6 +29,7 @@ from ._zoek import (
     build,
     default_model_dir,
 )
+from ._models import fetch_model, list_models
 
 __all__ = [
     "Collection",
@@ -45,4 +46,6 @@ __all__ = [
     "__version__",
     "build",
     "default_model_dir",
+    "fetch_model",
+    "list_models",
 ]

