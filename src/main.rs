@@ -46,7 +46,7 @@ enum Command {
         #[arg(required = true)]
         texts: Vec<String>,
     },
-    /// Build a collection from files and directories (.txt, .md, .html, .jsonl, .docx, .odt).
+    /// Build a collection from files and directories (.txt, .md, .html, .jsonl, .docx, .odt, .pdf).
     Index {
         /// Output collection directory.
         #[arg(long)]

@@ -195,7 +195,7 @@ pub struct Answer {
 
 impl Answer {
     /// The answer as JSON: `{"question", "hits": [{"rank", "score", "doc", "heading", "text",
-    /// "highlight", "byte_range", "metadata"}], "timings_ms": {"embed", "search", "total"}}`.
+    /// "highlight", "byte_range", "page", "metadata"}], "timings_ms": {"embed", "search", "total"}}`.
     pub fn to_json(&self) -> serde_json::Value {
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
         serde_json::json!({
@@ -208,6 +208,7 @@ impl Answer {
                 "text": h.text,
                 "highlight": h.highlight,
                 "byte_range": [h.byte_range.start, h.byte_range.end],
+                "page": h.metadata.get("page"),
                 "metadata": h.metadata,
             })).collect::<Vec<_>>(),
             "timings_ms": {

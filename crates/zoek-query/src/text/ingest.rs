@@ -1,4 +1,5 @@
-//! Reading inputs: files and directories of `.txt`, `.md`, `.html` and `.jsonl`.
+//! Reading inputs: files and directories of `.txt`, `.md`, `.html`, `.jsonl`, `.docx`,
+//! `.odt` and `.pdf`.
 //!
 //! Every document comes out as a list of [`Block`]s — paragraphs or headings in reading
 //! order — that the cleaner then filters. Files that cannot be decoded are skipped and
@@ -79,7 +80,7 @@ pub struct Corpus {
 
 /// File extensions that are ingested.
 pub const SUPPORTED_EXTENSIONS: &[&str] = &[
-    "txt", "md", "markdown", "html", "htm", "jsonl", "docx", "odt",
+    "txt", "md", "markdown", "html", "htm", "jsonl", "docx", "odt", "pdf",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,6 +91,7 @@ enum Format {
     JsonLines,
     Docx,
     Odt,
+    Pdf,
 }
 
 fn format_of(path: &Path) -> Option<Format> {
@@ -101,6 +103,7 @@ fn format_of(path: &Path) -> Option<Format> {
         "jsonl" => Some(Format::JsonLines),
         "docx" => Some(Format::Docx),
         "odt" => Some(Format::Odt),
+        "pdf" => Some(Format::Pdf),
         _ => None,
     }
 }
@@ -163,6 +166,36 @@ pub fn read_corpus(inputs: &[PathBuf]) -> Result<Corpus> {
             continue;
         };
         let bytes = std::fs::read(&path).map_err(io_err(&path))?;
+        if format == Format::Pdf {
+            // pdf-extract and lopdf take hostile bytes; a panic in them skips the file.
+            let read = std::panic::catch_unwind(|| super::pdf::read_pdf(&bytes))
+                .unwrap_or_else(|_| Err("the PDF reader failed on this file".into()));
+            match read {
+                Ok(pdf) => {
+                    corpus.files.push(InputFile {
+                        path: path.clone(),
+                        bytes: bytes.len() as u64,
+                        sha256: hex(&sha2::Sha256::digest(&bytes)),
+                    });
+                    for (i, blocks) in pdf.pages.into_iter().enumerate() {
+                        if blocks.is_empty() {
+                            continue;
+                        }
+                        let page = i + 1;
+                        let mut d = doc(format!("{id}#page={page}"), &id, &path, blocks);
+                        d.metadata
+                            .insert("page".into(), serde_json::Value::from(page));
+                        if let Some(title) = &pdf.title {
+                            d.metadata
+                                .insert("title".into(), serde_json::Value::String(title.clone()));
+                        }
+                        corpus.documents.push(d);
+                    }
+                }
+                Err(reason) => skip(&mut corpus, &path, reason),
+            }
+            continue;
+        }
         if matches!(format, Format::Docx | Format::Odt) {
             // The zip and XML readers take hostile bytes; a panic in them skips the file.
             let read = std::panic::catch_unwind(|| {
@@ -226,7 +259,7 @@ pub fn read_corpus(inputs: &[PathBuf]) -> Result<Corpus> {
                 .push(doc(id.clone(), &id, &path, html_blocks(text))),
             Format::JsonLines => read_jsonl(text, &id, &path, &mut corpus),
             // Read from their bytes above.
-            Format::Docx | Format::Odt => {}
+            Format::Docx | Format::Odt | Format::Pdf => {}
         }
     }
     Ok(corpus)

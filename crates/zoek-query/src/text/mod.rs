@@ -4,8 +4,9 @@
 //!
 //! | module | holds |
 //! |---|---|
-//! | [`ingest`] | inputs in deterministic order as [`Block`]s (`.txt`, `.md`, `.html`, `.jsonl`, `.docx`, `.odt`); undecodable files are skipped and reported |
+//! | [`ingest`] | inputs in deterministic order as [`Block`]s (`.txt`, `.md`, `.html`, `.jsonl`, `.docx`, `.odt`, `.pdf`); undecodable files are skipped and reported |
 //! | `office` | `.docx` and `.odt` (zip + XML): paragraphs, headings marked by the format, the title from the document properties |
+//! | `pdf` | `.pdf` (pdf-extract): a document per page (`file.pdf#page=N`, metadata `page` and `title`), running headers, footers and page numbers dropped, line-end hyphenation joined |
 //! | [`clean`] | web boilerplate dropped (blocks without a two-letter word, link lines ending in `»` or starting with `>>`, image slugs and file names, short navigation lines with `|`); a short line without closing punctuation becomes the heading of the body after it |
 //! | [`sentences`](mod@sentences) | sentence boundaries (UAX #29 with a Dutch/English abbreviation guard; list labels stay with the sentence they number) |
 //! | [`chunk`] | sentences packed into passages of at most [`Chunking::max_tokens`] tokens that never cross a paragraph |
@@ -27,6 +28,7 @@ pub mod clean;
 pub mod context;
 pub mod ingest;
 mod office;
+mod pdf;
 pub(crate) mod prepare;
 pub mod sentences;
 
