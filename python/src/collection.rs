@@ -50,6 +50,12 @@ impl PyHit {
         convert::to_py(py, &self.meta)
     }
 
+    /// The page of a PDF document the passage is on (`metadata["page"]`), else None.
+    #[getter]
+    fn page(&self) -> Option<u64> {
+        self.meta.get("page").and_then(serde_json::Value::as_u64)
+    }
+
     /// The hit as a plain dict (for JSON responses).
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let d = PyDict::new(py);
@@ -61,6 +67,7 @@ impl PyHit {
         d.set_item("highlight", &self.highlight)?;
         d.set_item("highlight_range", self.highlight_range)?;
         d.set_item("byte_range", self.byte_range)?;
+        d.set_item("page", self.page())?;
         d.set_item("metadata", self.metadata(py)?)?;
         Ok(d)
     }

@@ -46,7 +46,7 @@ def test_every_mode_and_the_hit_type(engine, example):
         assert hits[0].score >= hits[1].score
     hit = c.ask("wie nam het initiatief?", k=1)[0]
     d = hit.to_dict()
-    assert d["doc"] == hit.doc and d["text"] == hit.text and d["metadata"] == {}
+    assert d["doc"] == hit.doc and d["text"] == hit.text and d["metadata"] == {} and d["page"] is None and hit.page is None
     assert "Hit(rank=1" in repr(hit)
     assert len(c) == c.stats()["live_passages"] > 0
     assert {d["id"] for d in c.documents()} == {"status-quo-samenwerking.txt", "zonder-gedeelde-visie.txt"}

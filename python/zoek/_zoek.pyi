@@ -89,6 +89,9 @@ class Hit:
     @property
     def passage(self) -> int: ...
     @property
+    def page(self) -> Optional[int]:
+        """The PDF page the passage is on, else None."""
+    @property
     def metadata(self) -> dict[str, Any]: ...
     def to_dict(self) -> dict[str, Any]: ...
 
