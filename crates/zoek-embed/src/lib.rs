@@ -77,3 +77,8 @@ pub mod internals {
     pub use crate::kernel::{BLOCK, Backend, Q4Matrix};
     pub use crate::models::e5_image::{E5ImageModel, Parallelism};
 }
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -89,3 +89,8 @@ pub use writer::{
     NoMergePolicy,
 };
 pub use zoek_index::HnswParams;
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
