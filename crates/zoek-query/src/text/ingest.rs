@@ -643,7 +643,7 @@ mod tests {
         std::fs::write(dir.path().join("sub/a.md"), "Derde document.").unwrap();
         std::fs::write(dir.path().join("a.txt"), "Eerste document.").unwrap();
         std::fs::write(dir.path().join("bin.txt"), [0xff, 0xfe, 0x00, 0x41]).unwrap();
-        std::fs::write(dir.path().join("ignored.pdf"), "x").unwrap();
+        std::fs::write(dir.path().join("ignored.xlsx"), "x").unwrap();
         std::fs::write(
             dir.path().join("recs.jsonl"),
             "{\"id\": 7, \"text\": \"Vierde.\", \"lang\": \"nl\"}\nnot json\n",
