@@ -25,7 +25,7 @@ import time
 import zoek
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-SHARED = ROOT.parent / "shared" / "data"
+SHARED = pathlib.Path(os.environ.get("ZOEK_SHARED", ROOT.parent / "shared")) / "data"
 
 
 def texts(n_passages: int, n_questions: int) -> tuple[list[str], list[str]]:
