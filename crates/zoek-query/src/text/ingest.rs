@@ -158,7 +158,6 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<(PathBuf, String)>) -> Result<()>
 /// Reads all inputs. Undecodable or unsupported files are skipped with a warning and listed
 /// in [`Corpus::skipped`]; a missing input path is an error.
 pub fn read_corpus(inputs: &[PathBuf]) -> Result<Corpus> {
-    use sha2::Digest;
     let mut corpus = Corpus::default();
     for (path, id) in collect_files(inputs)? {
         let Some(format) = format_of(&path) else {
@@ -172,11 +171,7 @@ pub fn read_corpus(inputs: &[PathBuf]) -> Result<Corpus> {
                 .unwrap_or_else(|_| Err("the PDF reader failed on this file".into()));
             match read {
                 Ok(pdf) => {
-                    corpus.files.push(InputFile {
-                        path: path.clone(),
-                        bytes: bytes.len() as u64,
-                        sha256: hex(&sha2::Sha256::digest(&bytes)),
-                    });
+                    corpus.files.push(InputFile::of(&path, &bytes));
                     for (i, blocks) in pdf.pages.into_iter().enumerate() {
                         if blocks.is_empty() {
                             continue;
@@ -208,11 +203,7 @@ pub fn read_corpus(inputs: &[PathBuf]) -> Result<Corpus> {
             .unwrap_or_else(|_| Err("the zip/XML reader failed on this file".into()));
             match read {
                 Ok(office) => {
-                    corpus.files.push(InputFile {
-                        path: path.clone(),
-                        bytes: bytes.len() as u64,
-                        sha256: hex(&sha2::Sha256::digest(&bytes)),
-                    });
+                    corpus.files.push(InputFile::of(&path, &bytes));
                     let mut d = doc(id.clone(), &id, &path, office.blocks);
                     if let Some(title) = office.title {
                         d.metadata
@@ -239,11 +230,7 @@ pub fn read_corpus(inputs: &[PathBuf]) -> Result<Corpus> {
             skip(&mut corpus, &path, "binary content (NUL bytes)".into());
             continue;
         }
-        corpus.files.push(InputFile {
-            path: path.clone(),
-            bytes: text.len() as u64,
-            sha256: hex(&sha2::Sha256::digest(text.as_bytes())),
-        });
+        corpus.files.push(InputFile::of(&path, text.as_bytes()));
         let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
         match format {
             Format::Text => corpus
@@ -263,6 +250,18 @@ pub fn read_corpus(inputs: &[PathBuf]) -> Result<Corpus> {
         }
     }
     Ok(corpus)
+}
+
+impl InputFile {
+    /// The record of a file read as `bytes`.
+    fn of(path: &Path, bytes: &[u8]) -> Self {
+        use sha2::Digest;
+        Self {
+            path: path.to_path_buf(),
+            bytes: bytes.len() as u64,
+            sha256: hex(&sha2::Sha256::digest(bytes)),
+        }
+    }
 }
 
 fn skip(corpus: &mut Corpus, path: &Path, reason: String) {
