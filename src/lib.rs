@@ -26,6 +26,7 @@
 
 pub mod example;
 pub mod service;
+pub mod shards;
 
 pub use zoek_embed as embed;
 pub use zoek_index as index;

@@ -103,6 +103,22 @@ enum Command {
         /// Collection directory.
         #[arg(long)]
         index: Option<PathBuf>,
+        /// Serve as the root over leaf services: a JSON file listing their URLs
+        /// (`["http://127.0.0.1:7701", …]`), re-read when it is replaced. Each leaf is a
+        /// `zoek serve --index SHARD`.
+        #[arg(long, conflicts_with = "index")]
+        shards: Option<PathBuf>,
+        /// With --shards: the longest wait for a leaf's answer, per call, in milliseconds.
+        #[arg(long, default_value_t = 5000, requires = "shards")]
+        shard_timeout_ms: u64,
+        /// With --shards: the API key the leaves require (also from $ZOEK_SHARD_API_KEY).
+        #[arg(
+            long,
+            env = "ZOEK_SHARD_API_KEY",
+            hide_env_values = true,
+            requires = "shards"
+        )]
+        shard_api_key: Option<String>,
         /// Address to bind; anything but loopback needs --api-key.
         #[arg(long, default_value = "127.0.0.1:8080")]
         addr: std::net::SocketAddr,
@@ -247,9 +263,25 @@ fn run(cli: Cli) -> Result<()> {
         Command::Verify { index } => verify(&index),
         Command::Stats { index, json } => stats(&index, json),
         Command::Serve {
+            index: _,
+            shards: Some(shards),
+            shard_timeout_ms,
+            shard_api_key,
+            addr,
+            api_key,
+        } => serve_shards(
+            &model,
+            &shards,
+            std::time::Duration::from_millis(shard_timeout_ms),
+            shard_api_key,
+            addr,
+            api_key,
+        ),
+        Command::Serve {
             index,
             addr,
             api_key,
+            ..
         } => serve(&model, quiet, index.as_deref(), addr, api_key),
         Command::Model { action } => match action {
             ModelAction::Fetch { wheel, force } => model_fetch(wheel.as_deref(), force),
@@ -578,6 +610,43 @@ fn serve(
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(zoek::service::serve(state, addr, |at| {
         println!("zoek: serving {passages} passages on http://{at}/ (Ctrl-C stops)");
+    }))?;
+    Ok(())
+}
+
+fn serve_shards(
+    model: &Option<PathBuf>,
+    file: &Path,
+    timeout: std::time::Duration,
+    shard_api_key: Option<String>,
+    addr: std::net::SocketAddr,
+    api_key: Option<String>,
+) -> Result<()> {
+    zoek::service::check_bind(addr, api_key.as_deref()).map_err(anyhow::Error::msg)?;
+    let engine = Engine::from_model_dir(model_dir(model))?;
+    let set =
+        zoek::shards::ShardSet::open(file, timeout, shard_api_key).map_err(anyhow::Error::msg)?;
+    // Say now what each leaf serves; a leaf that is down may come up later, but one with
+    // another model never answers.
+    let leaves = set.current();
+    for (name, shard) in leaves.iter() {
+        match shard.health() {
+            Ok(h) if h["model"].as_str() != Some(engine.model_id()) => anyhow::bail!(
+                "shard {name} serves model {} but this root runs {}",
+                h["model"],
+                engine.model_id()
+            ),
+            Ok(h) => println!("zoek: shard {name}: {} passages", h["passages"]),
+            Err(e) => eprintln!("zoek: warning: {e}"),
+        }
+    }
+    let count = leaves.names().count();
+    drop(leaves);
+    let state = zoek::service::AppState::sharded(engine, set, zoek::service::Limits::default())
+        .with_api_key(api_key);
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(zoek::service::serve(state, addr, |at| {
+        println!("zoek: root over {count} shards on http://{at}/ (Ctrl-C stops)");
     }))?;
     Ok(())
 }

@@ -27,6 +27,16 @@
 //! `Retry-After` at once instead of queueing, and a question that takes longer than
 //! [`Limits::request_timeout`] is answered 503 too.
 //!
+//! **Shards.** Over a collection, the service is also a leaf of a sharded deployment:
+//! `POST /shard/stats` (`{"question"}` → `{"stats": TermStats | null}`),
+//! `/shard/candidates` ([`ShardQuery`] → [`ShardCandidates`]) and `/shard/fetch`
+//! ([`FetchRequest`] → `[FetchedPassage]`), the three phases of [`zoek_query::shard`].
+//! A stale fetch or a query from another model is answered 409 with `"kind":
+//! "snapshot_changed"` or `"model_mismatch"`. Over a [`ShardSet`] ([`AppState::sharded`],
+//! `zoek serve --shards FILE`) it is the root: `/ask` asks every leaf and fuses once; a
+//! body with `"partial": true` accepts an answer without a failed leaf, flagged
+//! `"partial"` with its `"missing_shards"`; otherwise a failed leaf is a 502.
+//!
 //! With an API key ([`AppState::with_api_key`]), `/ask` and `/refresh` need
 //! `Authorization: Bearer <key>` (401 otherwise); `/health` stays open for probes.
 //! `/refresh` makes the service reopen files, so it is refused (403) when no key is set.
@@ -44,7 +54,12 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::Semaphore;
+use zoek_query::shard::{FetchRequest, ShardQuery};
+#[cfg(doc)]
+use zoek_query::shard::{FetchedPassage, ShardCandidates};
 use zoek_query::{AskOptions, Collection, Engine, QueryError, RankMode};
+
+use crate::shards::ShardSet;
 
 /// Limits applied to every request.
 #[derive(Debug, Clone, Copy)]
@@ -76,12 +91,20 @@ impl Default for Limits {
     }
 }
 
+/// What questions are answered from.
+#[derive(Clone)]
+enum Backend {
+    /// The current snapshot of a collection; `/refresh` swaps in a newer one.
+    Collection(Arc<RwLock<Arc<Collection>>>),
+    /// The leaves of a root.
+    Shards(Arc<ShardSet>),
+}
+
 /// What the handlers share.
 #[derive(Clone)]
 pub struct AppState {
     engine: Engine,
-    /// The current snapshot; `/refresh` swaps in a newer one.
-    collection: Arc<RwLock<Arc<Collection>>>,
+    backend: Backend,
     limits: Limits,
     /// One permit per question that may run.
     permits: Arc<Semaphore>,
@@ -94,7 +117,19 @@ impl AppState {
     pub fn new(engine: Engine, collection: Collection, limits: Limits) -> Self {
         Self {
             engine,
-            collection: Arc::new(RwLock::new(Arc::new(collection))),
+            backend: Backend::Collection(Arc::new(RwLock::new(Arc::new(collection)))),
+            permits: Arc::new(Semaphore::new(limits.max_concurrent)),
+            limits,
+            api_key: None,
+        }
+    }
+
+    /// State of a root over the leaves in `shards`; `engine` embeds each question once and
+    /// must run the leaves' model.
+    pub fn sharded(engine: Engine, shards: ShardSet, limits: Limits) -> Self {
+        Self {
+            engine,
+            backend: Backend::Shards(Arc::new(shards)),
             permits: Arc::new(Semaphore::new(limits.max_concurrent)),
             limits,
             api_key: None,
@@ -108,13 +143,13 @@ impl AppState {
         self
     }
 
-    /// The snapshot new questions are answered from.
-    pub fn snapshot(&self) -> Arc<Collection> {
-        // A poisoned lock still holds a complete snapshot: swapping an Arc cannot tear.
-        self.collection
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+    /// The snapshot new questions are answered from; `None` for a root over shards.
+    pub fn snapshot(&self) -> Option<Arc<Collection>> {
+        match &self.backend {
+            // A poisoned lock still holds a complete snapshot: swapping an Arc cannot tear.
+            Backend::Collection(c) => Some(c.read().unwrap_or_else(|e| e.into_inner()).clone()),
+            Backend::Shards(_) => None,
+        }
     }
 }
 
@@ -134,6 +169,10 @@ pub struct AskRequest {
     /// (`path` matches as a prefix, `id` exactly, other fields a `.jsonl` field).
     #[serde(default)]
     pub filter: BTreeMap<String, String>,
+    /// On a root over shards: answer without a leaf that fails (the answer says which)
+    /// instead of failing (default false).
+    #[serde(default)]
+    pub partial: bool,
 }
 
 /// Refuses to serve `addr` without an API key unless it is a loopback address: anyone who
@@ -186,6 +225,9 @@ pub fn router(state: AppState) -> Router {
         .route("/ask", post(ask))
         .route("/v1/embeddings", post(embeddings))
         .route("/refresh", post(refresh))
+        .route("/shard/stats", post(shard_stats))
+        .route("/shard/candidates", post(shard_candidates))
+        .route("/shard/fetch", post(shard_fetch))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
 }
@@ -428,13 +470,22 @@ async fn embeddings(
 }
 
 async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {
-    let snapshot = state.snapshot();
-    Json(json!({
-        "status": "ok",
-        "model": state.engine.model_id(),
-        "passages": snapshot.len(),
-        "generation": snapshot.generation(),
-    }))
+    match &state.backend {
+        Backend::Collection(slot) => {
+            let snapshot = slot.read().unwrap_or_else(|e| e.into_inner()).clone();
+            Json(json!({
+                "status": "ok",
+                "model": state.engine.model_id(),
+                "passages": snapshot.len(),
+                "generation": snapshot.generation(),
+            }))
+        }
+        Backend::Shards(set) => Json(json!({
+            "status": "ok",
+            "model": state.engine.model_id(),
+            "shards": set.current().names().collect::<Vec<_>>(),
+        })),
+    }
 }
 
 fn error(status: StatusCode, msg: impl std::fmt::Display) -> Response {
@@ -504,34 +555,196 @@ async fn ask(
     let Ok(permit) = state.permits.clone().try_acquire_owned() else {
         return busy("too many questions at once; try again shortly");
     };
-    let collection = state.snapshot();
     let engine = state.engine.clone();
     let question = req.question;
+    let partial = req.partial;
+    let backend = state.backend.clone();
     // The permit goes with the work, so a question that outlives its timeout still counts
     // against the limit until it finishes.
     let work = tokio::task::spawn_blocking(move || {
         let _permit = permit;
-        collection.ask_with(&engine, &question, &opts)
+        match backend {
+            Backend::Collection(c) => {
+                let collection = c.read().unwrap_or_else(|e| e.into_inner()).clone();
+                collection
+                    .ask_with(&engine, &question, &opts)
+                    .map(|a| a.to_json())
+            }
+            Backend::Shards(set) => set
+                .current()
+                .ask_with(&engine, &question, &opts, partial)
+                .map(|a| a.to_json()),
+        }
     });
+    finish(&state, work, "the question").await
+}
+
+/// Waits for `work` within the request timeout and answers its JSON or its error.
+async fn finish(
+    state: &AppState,
+    work: tokio::task::JoinHandle<Result<serde_json::Value, QueryError>>,
+    what: &str,
+) -> Response {
     let Ok(res) = tokio::time::timeout(state.limits.request_timeout, work).await else {
         return busy(format!(
-            "the question took longer than {} ms",
+            "{what} took longer than {} ms",
             state.limits.request_timeout.as_millis()
         ));
     };
     match res {
-        Ok(Ok(answer)) => Json(answer.to_json()).into_response(),
-        Ok(Err(
-            e @ (QueryError::EmptyQuestion
-            | QueryError::QuestionTooLong { .. }
-            | QueryError::InvalidOption(_)),
-        )) => error(StatusCode::BAD_REQUEST, e),
-        Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
+        Ok(Ok(value)) => Json(value).into_response(),
+        Ok(Err(e)) => query_error(e),
         Err(e) => error(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("worker failed: {e}"),
         ),
     }
+}
+
+/// The status and body for an error of zoek-query: the caller's mistakes are 4xx, a failed
+/// leaf 502, a conflict between phases or models 409 with a `"kind"` a root reads back.
+fn query_error(e: QueryError) -> Response {
+    let status = match &e {
+        QueryError::EmptyQuestion
+        | QueryError::QuestionTooLong { .. }
+        | QueryError::InvalidOption(_)
+        | QueryError::ZeroK
+        | QueryError::EmbeddingShape { .. } => StatusCode::BAD_REQUEST,
+        QueryError::SnapshotChanged { expected, current } => {
+            return (
+                StatusCode::CONFLICT,
+                Json(json!({
+                    "error": e.to_string(),
+                    "kind": "snapshot_changed",
+                    "expected": expected,
+                    "current": current,
+                })),
+            )
+                .into_response();
+        }
+        QueryError::ModelMismatch { collection, engine } => {
+            return (
+                StatusCode::CONFLICT,
+                Json(json!({
+                    "error": e.to_string(),
+                    "kind": "model_mismatch",
+                    "collection": collection,
+                    "engine": engine,
+                })),
+            )
+                .into_response();
+        }
+        QueryError::Shard { .. } => StatusCode::BAD_GATEWAY,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    error(status, e)
+}
+
+/// Most passages one `/shard/fetch` may ask for (a root asks for at most `k`).
+const MAX_FETCH: usize = 256;
+
+/// The body of `POST /shard/stats`.
+#[derive(Debug, Deserialize)]
+struct StatsRequest {
+    question: String,
+}
+
+/// Runs one leaf phase: the same key, content type and load shedding as `/ask`, then `f`
+/// on the current snapshot in the blocking pool.
+async fn leaf<T: serde::de::DeserializeOwned + Send + 'static>(
+    state: AppState,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+    f: fn(&Collection, T) -> Result<serde_json::Value, QueryError>,
+) -> Response {
+    if let Some(refused) = require_key(&state, &headers).or_else(|| require_json(&headers)) {
+        return refused;
+    }
+    let Some(collection) = state.snapshot() else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "this service is a root over shards, not a leaf",
+        );
+    };
+    let req: T = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("invalid request body: {e}"),
+            );
+        }
+    };
+    let Ok(permit) = state.permits.clone().try_acquire_owned() else {
+        return busy("too many questions at once; try again shortly");
+    };
+    let work = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        f(&collection, req)
+    });
+    finish(&state, work, "the shard request").await
+}
+
+fn to_value(v: impl serde::Serialize) -> Result<serde_json::Value, QueryError> {
+    serde_json::to_value(v)
+        .map_err(|e| QueryError::InvalidOption(format!("unencodable answer: {e}")))
+}
+
+async fn shard_stats(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    leaf(state, headers, body, |c, r: StatsRequest| {
+        if r.question.len() > zoek_query::DEFAULT_MAX_QUESTION_BYTES {
+            return Err(QueryError::QuestionTooLong {
+                len: r.question.len(),
+                limit: zoek_query::DEFAULT_MAX_QUESTION_BYTES,
+            });
+        }
+        Ok(json!({ "stats": c.term_stats(&r.question)? }))
+    })
+    .await
+}
+
+async fn shard_candidates(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let max_k = state.limits.max_k;
+    if let Ok(q) = serde_json::from_slice::<ShardQuery>(&body) {
+        // Bounded as `/ask` is: a leaf's lists grow with k and the candidate depth.
+        if q.k > max_k || q.candidates > 10 * max_k.max(30) {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "k must be at most {max_k}, candidates at most {}",
+                    10 * max_k.max(30)
+                ),
+            );
+        }
+    }
+    leaf(state, headers, body, |c, q: ShardQuery| {
+        to_value(c.candidates(&q)?)
+    })
+    .await
+}
+
+async fn shard_fetch(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    leaf(state, headers, body, |c, r: FetchRequest| {
+        if r.passages.len() > MAX_FETCH {
+            return Err(QueryError::InvalidOption(format!(
+                "at most {MAX_FETCH} passages per fetch"
+            )));
+        }
+        to_value(c.fetch(&r)?)
+    })
+    .await
 }
 
 /// Opens the collection's newest commit next to the current snapshot (sharing the segments
@@ -546,7 +759,13 @@ async fn refresh(State(state): State<AppState>, headers: HeaderMap) -> Response 
     if let Some(refused) = require_key(&state, &headers).or_else(|| require_json(&headers)) {
         return refused;
     }
-    let current = state.snapshot();
+    let Backend::Collection(slot) = state.backend.clone() else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "a root re-reads its shard file whenever the file changes; refresh the leaves",
+        );
+    };
+    let current = slot.read().unwrap_or_else(|e| e.into_inner()).clone();
     let res = tokio::task::spawn_blocking(move || {
         let mut next = (*current).clone();
         next.refresh().map(|changed| (changed, next))
@@ -560,7 +779,7 @@ async fn refresh(State(state): State<AppState>, headers: HeaderMap) -> Response 
                 "passages": next.len(),
             });
             if changed {
-                *state.collection.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(next);
+                *slot.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(next);
             }
             Json(body).into_response()
         }

@@ -132,6 +132,25 @@ pub enum QueryError {
     /// Invalid options.
     #[error("invalid option: {0}")]
     InvalidOption(String),
+    /// A shard of a [`ShardedCollection`](crate::shard::ShardedCollection) failed to answer
+    /// (unreachable, too slow, an error of its own) or answered something unusable.
+    #[error("shard {shard}: {reason}")]
+    Shard {
+        /// The shard's name (for a service, its URL).
+        shard: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// Passages were asked of a snapshot the collection no longer serves: it was refreshed
+    /// between a question's candidate and fetch phases. Asking again gives a consistent
+    /// answer.
+    #[error("the collection changed during the question (generation {expected}, now {current})")]
+    SnapshotChanged {
+        /// Generation the passages were taken from.
+        expected: u64,
+        /// Generation served now.
+        current: u64,
+    },
 }
 
 impl QueryError {

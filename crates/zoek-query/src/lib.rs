@@ -77,6 +77,7 @@ mod writer;
 pub use engine::{Engine, HashEmbedder, LatePassage, LateVectors, TextEmbedder};
 pub use error::{QueryError, Result};
 pub use format::{CollectionManifest, DocEntry};
+pub use reader::shard;
 pub use reader::{
     Answer, AskOptions, Collection, CollectionStats, DEFAULT_MAX_QUESTION_BYTES, Hit, RankMode,
     SegmentStats, Timings,

@@ -8,7 +8,11 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::fusion::{Ranked, blend_passage, dense_only, hybrid, reciprocal_rank_fusion};
+use super::fusion::{Ranked, fuse};
+use super::shard::{
+    BestSentence, Candidate, FetchItem, FetchRequest, FetchedPassage, ShardCandidates, ShardQuery,
+    TermStats,
+};
 use super::{Collection, Part};
 use crate::engine::{Engine, check_dim, normalise};
 use crate::error::{QueryError, Result};
@@ -273,29 +277,15 @@ impl Collection {
     }
 
     fn validate(&self, question: &str, opts: &AskOptions) -> Result<()> {
-        if question.trim().is_empty() {
-            return Err(QueryError::EmptyQuestion);
-        }
-        if question.len() > opts.max_question_bytes {
-            return Err(QueryError::QuestionTooLong {
-                len: question.len(),
-                limit: opts.max_question_bytes,
-            });
-        }
-        if opts.k == 0 {
-            return Err(QueryError::ZeroK);
-        }
-        if opts.mode == RankMode::DenseParagraph && !self.manifest.settings.passage_vectors {
+        validate_question(question, opts)?;
+        self.check_mode(opts.mode)
+    }
+
+    fn check_mode(&self, mode: RankMode) -> Result<()> {
+        if mode == RankMode::DenseParagraph && !self.manifest.settings.passage_vectors {
             return Err(QueryError::InvalidOption(
                 "dense-paragraph ranking needs a collection built with passage vectors".into(),
             ));
-        }
-        for (field, _) in &opts.filters {
-            if field.is_empty() {
-                return Err(QueryError::InvalidOption(
-                    "a filter needs a field name (field=value)".into(),
-                ));
-            }
         }
         Ok(())
     }
@@ -331,6 +321,8 @@ impl Collection {
         })
     }
 
+    /// A collection answers as one shard of one: the same phases and the same fusion as
+    /// a [`ShardedCollection`](crate::shard::ShardedCollection).
     fn rank(
         &self,
         question: &str,
@@ -339,60 +331,25 @@ impl Collection {
         started: Instant,
     ) -> Result<Answer> {
         let embedded = Instant::now();
-        let candidates = opts.candidates.max(opts.k);
-        let masks = self.masks(&opts.filters)?;
-        let mut coverage = None;
-        let ranked: Vec<Ranked> = match opts.mode {
-            RankMode::DenseParagraph => {
-                let mut all = Vec::new();
-                for (part, mask) in self.parts.iter().zip(&masks) {
-                    let hits = part.segment.dense_by_passage(&q, opts.k, mask.as_deref())?;
-                    all.extend(Self::globalise(part, hits));
-                }
-                let mut ranked = dense_only(&top(all, opts.k));
-                // Highlight each passage's best sentence; its score stays the passage's.
-                for r in &mut ranked {
-                    r.sentence = self.best_sentence(r.passage, &q)?.sentence;
-                }
-                ranked
-            }
-            RankMode::SentenceToParent => {
-                dense_only(&self.dense_by_sentence(&q, opts.k, opts.ef, &masks, None)?.0)
-            }
-            RankMode::Hybrid | RankMode::Rrf => {
-                let w = if self.manifest.settings.passage_vectors {
-                    opts.passage_weight.clamp(0.0, 1.0)
-                } else {
-                    0.0
-                };
-                let indexes: Vec<&Bm25> = self.parts.iter().map(|p| &p.segment.bm25).collect();
-                let prepared = bm25::prepare(&indexes, question)?;
-                let (dense, lexical) =
-                    self.dense_by_sentence(&q, candidates, opts.ef, &masks, prepared.as_ref())?;
-                let lexical_coverage = prepared.as_ref().map_or(0.0, |p| p.coverage());
-                let dense = self.blend_passage_vectors(dense, &q, candidates, w, &masks)?;
-                coverage = Some(lexical_coverage);
-                if opts.mode == RankMode::Hybrid {
-                    let dense = self.with_dense_scores(dense, &lexical, &q, w)?;
-                    hybrid(
-                        &dense,
-                        &lexical,
-                        lexical_coverage,
-                        opts.dense_weight,
-                        opts.bm25_weight,
-                    )
-                } else {
-                    let mut fused =
-                        reciprocal_rank_fusion(&dense, &lexical, lexical_coverage, opts.rrf_k);
-                    let shown = opts.k.min(fused.len());
-                    self.fill_highlights(&mut fused[..shown], &q)?;
-                    fused
-                }
-            }
+        let lexical = matches!(opts.mode, RankMode::Hybrid | RankMode::Rrf);
+        let stats = if lexical {
+            self.term_stats(question)?
+        } else {
+            None
         };
+        let coverage = lexical.then(|| stats.as_ref().map_or(0.0, TermStats::coverage));
+        let query = ShardQuery::new(&self.manifest.model_id, q, stats, opts);
+        let found = self.candidates(&query)?;
+        let ranked = fuse(
+            &[&found],
+            coverage.unwrap_or(0.0),
+            found.passage_vectors,
+            opts,
+        );
         let mut hits = Vec::with_capacity(opts.k);
-        for (i, r) in ranked.into_iter().take(opts.k).enumerate() {
-            hits.push(self.hit(i + 1, r, &q)?);
+        for (i, r) in ranked.iter().take(opts.k).enumerate() {
+            let passage = self.fetch_one(r.key.passage, r.sentence, &query.vector)?;
+            hits.push(Hit::assemble(i + 1, r, passage));
         }
         let finished = Instant::now();
         Ok(Answer {
@@ -406,6 +363,152 @@ impl Collection {
             mode: opts.mode,
             bm25_coverage: coverage,
         })
+    }
+
+    /// Phase 1 of a sharded question ([`crate::shard`]): the question's terms with this
+    /// collection's BM25 statistics; `None` when the question has no term.
+    pub fn term_stats(&self, question: &str) -> Result<Option<TermStats>> {
+        let indexes: Vec<&Bm25> = self.parts.iter().map(|p| &p.segment.bm25).collect();
+        bm25::term_stats(&indexes, question)
+    }
+
+    /// Phase 2 of a sharded question ([`crate::shard`]): this collection's best candidates
+    /// for `query`, every list cut to what the fusion can use.
+    ///
+    /// Errors: [`QueryError::ModelMismatch`] for a vector of another model,
+    /// [`QueryError::ZeroK`], [`QueryError::EmbeddingShape`] for a vector of
+    /// another dimension, [`QueryError::InvalidOption`] for bad filters, statistics of
+    /// another language, or dense-paragraph ranking without passage vectors.
+    pub fn candidates(&self, query: &ShardQuery) -> Result<ShardCandidates> {
+        if query.model_id != self.manifest.model_id {
+            return Err(QueryError::ModelMismatch {
+                collection: self.manifest.model_id.clone(),
+                engine: query.model_id.clone(),
+            });
+        }
+        if query.k == 0 {
+            return Err(QueryError::ZeroK);
+        }
+        check_dim(&query.vector, self.manifest.dim)?;
+        check_filters(&query.filters)?;
+        self.check_mode(query.mode)?;
+        let q = query.vector.as_slice();
+        let masks = self.masks(&query.filters)?;
+        let passage_vectors = self.manifest.settings.passage_vectors;
+        let mut out = ShardCandidates {
+            generation: self.generation(),
+            model_id: self.manifest.model_id.clone(),
+            passage_vectors,
+            ..ShardCandidates::default()
+        };
+        let dense_entry = |h: DenseHit| Candidate {
+            passage: h.passage,
+            score: h.score,
+            sentence: h.sentence,
+            best: None,
+            passage_cosine: None,
+        };
+        match query.mode {
+            RankMode::DenseParagraph => {
+                let mut all = Vec::new();
+                for (part, mask) in self.parts.iter().zip(&masks) {
+                    let hits = part.segment.dense_by_passage(q, query.k, mask.as_deref())?;
+                    all.extend(Self::globalise(part, hits));
+                }
+                for hit in top(all, query.k) {
+                    out.by_passage.push(Candidate {
+                        best: self.best(hit.passage, q)?,
+                        ..dense_entry(hit)
+                    });
+                }
+            }
+            RankMode::SentenceToParent => {
+                let (dense, _) = self.dense_by_sentence(q, query.k, query.ef, &masks, None)?;
+                out.dense = dense.into_iter().map(dense_entry).collect();
+            }
+            RankMode::Hybrid | RankMode::Rrf => {
+                let limit = query.candidates.max(query.k);
+                let w = if passage_vectors {
+                    query.passage_weight.clamp(0.0, 1.0)
+                } else {
+                    0.0
+                };
+                let prepared = match &query.stats {
+                    Some(stats) => {
+                        let indexes: Vec<&Bm25> =
+                            self.parts.iter().map(|p| &p.segment.bm25).collect();
+                        bm25::prepare(&indexes, stats)?
+                    }
+                    None => None,
+                };
+                let (dense, lexical) =
+                    self.dense_by_sentence(q, limit, query.ef, &masks, prepared.as_ref())?;
+                for hit in dense {
+                    out.dense.push(Candidate {
+                        passage_cosine: self.passage_cosine(hit.passage, q, w)?,
+                        ..dense_entry(hit)
+                    });
+                }
+                if passage_vectors && w > 0.0 {
+                    // A full scan of the passage vectors is cheap next to the sentence scan
+                    // of an exactly searched segment; with an HNSW graph (large segments)
+                    // it would dominate the latency, so there only the sentence candidates
+                    // are re-scored.
+                    let mut by_passage = Vec::new();
+                    for (part, mask) in self.parts.iter().zip(&masks) {
+                        if !part.segment.uses_hnsw() {
+                            let hits = part.segment.dense_by_passage(q, limit, mask.as_deref())?;
+                            by_passage.extend(Self::globalise(part, hits));
+                        }
+                    }
+                    for hit in top(by_passage, limit) {
+                        out.by_passage.push(Candidate {
+                            best: self.best(hit.passage, q)?,
+                            passage_cosine: self.passage_cosine(hit.passage, q, w)?,
+                            ..dense_entry(hit)
+                        });
+                    }
+                }
+                for (passage, score) in lexical {
+                    out.lexical.push(Candidate {
+                        passage,
+                        score,
+                        sentence: None,
+                        best: self.best(passage, q)?,
+                        passage_cosine: self.passage_cosine(passage, q, w)?,
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Phase 3 of a sharded question ([`crate::shard`]): the passages asked for, with
+    /// their highlights.
+    ///
+    /// Errors: [`QueryError::SnapshotChanged`] when this snapshot is not the generation
+    /// asked for, [`QueryError::InvalidOption`] for a passage it does not hold.
+    pub fn fetch(&self, request: &FetchRequest) -> Result<Vec<FetchedPassage>> {
+        if request.generation != self.generation() {
+            return Err(QueryError::SnapshotChanged {
+                expected: request.generation,
+                current: self.generation(),
+            });
+        }
+        check_dim(&request.vector, self.manifest.dim)?;
+        request
+            .passages
+            .iter()
+            .map(|&FetchItem { passage, sentence }| {
+                if self.locate(passage).is_none() {
+                    return Err(QueryError::InvalidOption(format!(
+                        "passage {passage} is not in generation {}",
+                        self.generation()
+                    )));
+                }
+                self.fetch_one(passage, sentence, &request.vector)
+            })
+            .collect()
     }
 
     fn check_model(&self, engine: &Engine) -> Result<()> {
@@ -553,95 +656,17 @@ impl Collection {
         part.segment.passage_cosine(local, q, w)
     }
 
-    /// The dense score of passage `p`: its best sentence, blended with its own vector
-    /// when `w > 0` and the collection has passage vectors.
-    fn dense_score(&self, p: u32, q: &[f32], w: f32) -> Result<DenseHit> {
-        let mut hit = self.best_sentence(p, q)?;
-        if let Some(cos) = self.passage_cosine(p, q, w)? {
-            hit.score = blend_passage(hit.score, cos, w);
-        }
-        Ok(hit)
+    /// Passage `p`'s best sentence for `q`, if it has one.
+    fn best(&self, p: u32, q: &[f32]) -> Result<Option<BestSentence>> {
+        let hit = self.best_sentence(p, q)?;
+        Ok(hit.sentence.map(|sentence| BestSentence {
+            score: hit.score,
+            sentence,
+        }))
     }
 
-    /// Re-scores sentence→parent candidates with the passage vectors (see
-    /// [`AskOptions::passage_weight`]); for exactly searched segments also adds the best
-    /// passages by their own vector, so a passage whose sentences are individually weak but
-    /// whole is strong is not missed.
-    fn blend_passage_vectors(
-        &self,
-        dense: Vec<DenseHit>,
-        q: &[f32],
-        limit: usize,
-        w: f32,
-        masks: &Masks,
-    ) -> Result<Vec<DenseHit>> {
-        if !(self.manifest.settings.passage_vectors && w > 0.0) {
-            return Ok(dense);
-        }
-        // A full scan of the passage vectors is cheap next to the sentence scan of an
-        // exactly searched segment; with an HNSW graph (large segments) it would dominate
-        // the latency, so there only the sentence candidates are re-scored.
-        let mut by_passage = Vec::new();
-        for (part, mask) in self.parts.iter().zip(masks) {
-            if !part.segment.uses_hnsw() {
-                let hits = part.segment.dense_by_passage(q, limit, mask.as_deref())?;
-                by_passage.extend(Self::globalise(part, hits));
-            }
-        }
-        let by_passage = top(by_passage, limit);
-        let mut seen: std::collections::HashSet<u32> = std::collections::HashSet::new();
-        let mut out = Vec::with_capacity(dense.len() + by_passage.len());
-        for mut hit in dense {
-            if seen.insert(hit.passage) {
-                if let Some(cos) = self.passage_cosine(hit.passage, q, w)? {
-                    hit.score = blend_passage(hit.score, cos, w);
-                }
-                out.push(hit);
-            }
-        }
-        for hit in by_passage {
-            if seen.insert(hit.passage) {
-                out.push(self.dense_score(hit.passage, q, w)?);
-            }
-        }
-        sort_dense(&mut out);
-        out.truncate(limit);
-        Ok(out)
-    }
-
-    /// Adds dense scores for lexical candidates the dense ranking did not return, so every
-    /// candidate of the blend has both scores.
-    fn with_dense_scores(
-        &self,
-        mut dense: Vec<DenseHit>,
-        lexical: &[(u32, f32)],
-        q: &[f32],
-        w: f32,
-    ) -> Result<Vec<DenseHit>> {
-        let known: std::collections::HashSet<u32> = dense.iter().map(|d| d.passage).collect();
-        for &(p, _) in lexical {
-            if !known.contains(&p) {
-                let hit = self.dense_score(p, q, w)?;
-                if hit.score.is_finite() {
-                    dense.push(hit);
-                }
-            }
-        }
-        sort_dense(&mut dense);
-        Ok(dense)
-    }
-
-    fn fill_highlights(&self, ranked: &mut [Ranked], q: &[f32]) -> Result<()> {
-        for r in ranked.iter_mut().filter(|r| r.sentence.is_none()) {
-            let best = self.best_sentence(r.passage, q)?;
-            r.sentence = best.sentence;
-            r.dense = Some(best.score);
-        }
-        Ok(())
-    }
-
-    fn hit(&self, rank: usize, r: Ranked, q: &[f32]) -> Result<Hit> {
-        let (part, local) = self.part_of(r.passage)?;
+    fn fetch_one(&self, passage: u32, sentence: Option<u32>, q: &[f32]) -> Result<FetchedPassage> {
+        let (part, local) = self.part_of(passage)?;
         let p = part.segment.passage(local)?;
         let metadata = part
             .segment
@@ -650,26 +675,68 @@ impl Collection {
             .map(|d| d.metadata.clone())
             .unwrap_or_default();
         let (highlight, highlight_range) =
-            match r.sentence.and_then(|s| part.segment.highlight(&p, s, q)) {
+            match sentence.and_then(|s| part.segment.highlight(&p, s, q)) {
                 Some(i) => (
                     p.sentence_text(i).map(str::to_string),
                     p.sentences.get(i).cloned(),
                 ),
                 None => (None, None),
             };
-        Ok(Hit {
-            rank,
-            score: r.score,
-            passage: r.passage,
+        Ok(FetchedPassage {
+            passage,
             doc: p.doc_id,
             heading: p.heading,
             text: p.text,
             highlight,
             highlight_range,
             byte_range: p.range,
-            dense_score: r.dense,
-            bm25_score: r.bm25,
             metadata,
         })
     }
+}
+
+impl Hit {
+    /// The hit at `rank` for a fused result and its fetched passage.
+    pub(crate) fn assemble(rank: usize, r: &Ranked, p: FetchedPassage) -> Hit {
+        Hit {
+            rank,
+            score: r.score,
+            passage: p.passage,
+            doc: p.doc,
+            heading: p.heading,
+            text: p.text,
+            highlight: p.highlight,
+            highlight_range: p.highlight_range,
+            byte_range: p.byte_range,
+            dense_score: r.dense,
+            bm25_score: r.bm25,
+            metadata: p.metadata,
+        }
+    }
+}
+
+/// The checks of a question that need no collection.
+pub(crate) fn validate_question(question: &str, opts: &AskOptions) -> Result<()> {
+    if question.trim().is_empty() {
+        return Err(QueryError::EmptyQuestion);
+    }
+    if question.len() > opts.max_question_bytes {
+        return Err(QueryError::QuestionTooLong {
+            len: question.len(),
+            limit: opts.max_question_bytes,
+        });
+    }
+    if opts.k == 0 {
+        return Err(QueryError::ZeroK);
+    }
+    check_filters(&opts.filters)
+}
+
+fn check_filters(filters: &[(String, String)]) -> Result<()> {
+    if filters.iter().any(|(field, _)| field.is_empty()) {
+        return Err(QueryError::InvalidOption(
+            "a filter needs a field name (field=value)".into(),
+        ));
+    }
+    Ok(())
 }

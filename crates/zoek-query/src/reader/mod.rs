@@ -5,10 +5,12 @@
 //! |---|---|
 //! | this one | [`Collection`]: open, refresh, passages, documents, stats, verify |
 //! | `ask` | [`AskOptions`], [`RankMode`], [`Answer`], [`Hit`]; candidates from every segment, fused once |
-//! | `fusion` | ranking math independent of storage: the hybrid blend, reciprocal rank fusion |
+//! | `fusion` | ranking math independent of storage: merging shards' candidate lists, the hybrid blend, reciprocal rank fusion |
+//! | `shard` | one question over several collections: the three phases' types, [`Shard`](shard::Shard), [`ShardedCollection`](shard::ShardedCollection) |
 
 mod ask;
 mod fusion;
+pub mod shard;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

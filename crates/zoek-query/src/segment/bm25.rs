@@ -4,6 +4,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use serde::{Deserialize, Serialize};
 use tantivy::collector::{FilterCollector, TopDocs};
 use tantivy::query::{Bm25StatisticsProvider, BooleanQuery, Occur, Query, TermQuery};
 use tantivy::schema::{
@@ -130,57 +131,106 @@ pub(crate) struct Bm25Part<'a> {
     pub allowed: Option<Arc<Bits>>,
 }
 
-/// Collection-wide BM25 statistics: sums over every segment, so a passage scores the same
-/// whichever segment holds it. Deleted passages still count until a merge drops them, as
-/// in Lucene. Computed once per question (every segment's query weight asks for them).
-struct Totals {
-    field: Field,
-    tokens: u64,
-    docs: u64,
-    doc_freqs: Vec<(Term, u64)>,
+/// A question's terms and their BM25 statistics over a collection (or a shard of one): what
+/// Elasticsearch's DFS phase gathers so that scores from different shards are comparable.
+///
+/// [`TermStats::sum`] of every shard's statistics scores a passage on any shard as it would
+/// score in one collection of all shards. Deleted passages count until a merge drops them,
+/// as in Lucene.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TermStats {
+    /// Language of the analyser that produced `terms` (stemming and stop words).
+    pub language: Language,
+    /// The question's analysed terms, each once, in order of first appearance.
+    pub terms: Vec<String>,
+    /// BM25 documents (passages) indexed.
+    pub documents: u64,
+    /// Tokens indexed in all of them.
+    pub tokens: u64,
+    /// Per term of `terms`, the documents that contain it.
+    pub doc_freqs: Vec<u64>,
 }
 
-impl Totals {
-    fn new(indexes: &[&Bm25], field: Field, terms: &[Term]) -> Result<Self> {
-        let mut totals = Self {
-            field,
-            tokens: 0,
-            docs: 0,
-            doc_freqs: terms.iter().map(|t| (t.clone(), 0)).collect(),
+impl TermStats {
+    /// Sums the statistics of several shards for the same question; `None` for none.
+    ///
+    /// Errors: [`QueryError::InvalidOption`] when the shards analyse the question
+    /// differently (another language, so other terms): their scores cannot be compared.
+    pub fn sum(parts: &[TermStats]) -> Result<Option<TermStats>> {
+        let Some((first, rest)) = parts.split_first() else {
+            return Ok(None);
         };
-        for index in indexes {
-            guarded(&index.dir, || {
-                let s = &index.searcher;
-                totals.tokens += Bm25StatisticsProvider::total_num_tokens(s, field)?;
-                totals.docs += Bm25StatisticsProvider::total_num_docs(s)?;
-                for (term, n) in &mut totals.doc_freqs {
-                    *n += Bm25StatisticsProvider::doc_freq(s, term)?;
-                }
-                Ok(())
-            })?;
+        let mut total = first.clone();
+        if total.doc_freqs.len() != total.terms.len() {
+            return Err(QueryError::InvalidOption(
+                "term statistics with a document frequency per term are needed".into(),
+            ));
         }
-        Ok(totals)
+        for part in rest {
+            if part.language != total.language || part.terms != total.terms {
+                return Err(QueryError::InvalidOption(format!(
+                    "shards analyse the question differently ({:?} {:?} vs {:?} {:?})",
+                    total.language, total.terms, part.language, part.terms
+                )));
+            }
+            if part.doc_freqs.len() != total.terms.len() {
+                return Err(QueryError::InvalidOption(
+                    "term statistics with a document frequency per term are needed".into(),
+                ));
+            }
+            total.documents += part.documents;
+            total.tokens += part.tokens;
+            for (n, m) in total.doc_freqs.iter_mut().zip(&part.doc_freqs) {
+                *n += m;
+            }
+        }
+        Ok(Some(total))
     }
 
-    fn lookup(&self, term: &Term) -> u64 {
-        self.doc_freqs
-            .iter()
-            .find(|(t, _)| t == term)
-            .map_or(0, |(_, n)| *n)
+    /// Share of the question's terms that occur in the indexed passages: 0 for a question
+    /// in another language than the corpus, so that ranking falls back to dense.
+    pub fn coverage(&self) -> f32 {
+        if self.terms.is_empty() {
+            return 0.0;
+        }
+        let known = self.doc_freqs.iter().filter(|&&n| n > 0).count();
+        known as f32 / self.terms.len() as f32
     }
+
+    fn doc_freq(&self, term: &str) -> u64 {
+        self.terms
+            .iter()
+            .position(|t| t == term)
+            .and_then(|i| self.doc_freqs.get(i).copied())
+            .unwrap_or(0)
+    }
+}
+
+/// [`TermStats`] as tantivy's statistics provider, so that every segment's query weight
+/// scores with the collection-wide (or cluster-wide) figures.
+struct Totals {
+    field: Field,
+    stats: TermStats,
 }
 
 impl Bm25StatisticsProvider for Totals {
     fn total_num_tokens(&self, field: Field) -> tantivy::Result<u64> {
-        Ok(if field == self.field { self.tokens } else { 0 })
+        Ok(if field == self.field {
+            self.stats.tokens
+        } else {
+            0
+        })
     }
 
     fn total_num_docs(&self) -> tantivy::Result<u64> {
-        Ok(self.docs)
+        Ok(self.stats.documents)
     }
 
     fn doc_freq(&self, term: &Term) -> tantivy::Result<u64> {
-        Ok(self.lookup(term))
+        Ok(term
+            .value()
+            .as_str()
+            .map_or(0, |text| self.stats.doc_freq(text)))
     }
 }
 
@@ -247,22 +297,15 @@ impl Bm25 {
 }
 
 /// A question analysed once for a search over several segments: the query of the terms the
-/// collection knows, and the collection-wide statistics that score it.
+/// collection knows, and the statistics that score it.
 pub(crate) struct PreparedQuery {
     query: Option<BooleanQuery>,
     totals: Totals,
-    coverage: f32,
 }
 
-impl PreparedQuery {
-    /// Share of the question's terms that occur in the collection.
-    pub(crate) fn coverage(&self) -> f32 {
-        self.coverage
-    }
-}
-
-/// Analyses `question` against the indexes of all segments; `None` when it has no term.
-pub(crate) fn prepare(indexes: &[&Bm25], question: &str) -> Result<Option<PreparedQuery>> {
+/// The terms of `question` and their statistics summed over `indexes`; `None` when there is
+/// no index or the question has no term.
+pub(crate) fn term_stats(indexes: &[&Bm25], question: &str) -> Result<Option<TermStats>> {
     let Some(first) = indexes.first() else {
         return Ok(None);
     };
@@ -275,22 +318,62 @@ pub(crate) fn prepare(indexes: &[&Bm25], question: &str) -> Result<Option<Prepar
         .iter()
         .map(|t| Term::from_field_text(field, t))
         .collect();
-    let totals = Totals::new(indexes, field, &all)?;
-    let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-    for term in all {
-        if totals.lookup(&term) > 0 {
-            clauses.push((
-                Occur::Should,
-                Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs)),
-            ));
-        }
+    let mut stats = TermStats {
+        language: first.language,
+        terms,
+        documents: 0,
+        tokens: 0,
+        doc_freqs: vec![0; all.len()],
+    };
+    for index in indexes {
+        guarded(&index.dir, || {
+            let s = &index.searcher;
+            stats.tokens += Bm25StatisticsProvider::total_num_tokens(s, field)?;
+            stats.documents += Bm25StatisticsProvider::total_num_docs(s)?;
+            for (term, n) in all.iter().zip(&mut stats.doc_freqs) {
+                *n += Bm25StatisticsProvider::doc_freq(s, term)?;
+            }
+            Ok(())
+        })?;
     }
-    let coverage = clauses.len() as f32 / terms.len() as f32;
+    Ok(Some(stats))
+}
+
+/// The query of `stats`' terms that occur somewhere (in this collection or, for a shard,
+/// in any shard), scored with `stats`. `None` when there is no index.
+///
+/// Errors: [`QueryError::InvalidOption`] when `stats` come from another language.
+pub(crate) fn prepare(indexes: &[&Bm25], stats: &TermStats) -> Result<Option<PreparedQuery>> {
+    let Some(first) = indexes.first() else {
+        return Ok(None);
+    };
+    if stats.language != first.language || stats.doc_freqs.len() != stats.terms.len() {
+        return Err(QueryError::InvalidOption(format!(
+            "term statistics for {:?} cannot score a {:?} index",
+            stats.language, first.language
+        )));
+    }
+    let field = first.text;
+    let clauses: Vec<(Occur, Box<dyn Query>)> = stats
+        .terms
+        .iter()
+        .zip(&stats.doc_freqs)
+        .filter(|&(_, &n)| n > 0)
+        .map(|(t, _)| {
+            let query: Box<dyn Query> = Box::new(TermQuery::new(
+                Term::from_field_text(field, t),
+                IndexRecordOption::WithFreqs,
+            ));
+            (Occur::Should, query)
+        })
+        .collect();
     let query = (!clauses.is_empty()).then(|| BooleanQuery::new(clauses));
     Ok(Some(PreparedQuery {
         query,
-        totals,
-        coverage,
+        totals: Totals {
+            field,
+            stats: stats.clone(),
+        },
     }))
 }
 
@@ -353,16 +436,17 @@ pub(crate) fn finish(mut hits: Vec<(u32, f32)>, limit: usize) -> Vec<(u32, f32)>
 /// The `limit` best passages of one index for `question`, and the question's coverage.
 #[cfg(test)]
 fn search_one(index: &Bm25, question: &str, limit: usize) -> Result<(Vec<(u32, f32)>, f32)> {
-    let Some(prepared) = prepare(&[index], question)? else {
+    let Some(stats) = term_stats(&[index], question)? else {
         return Ok((Vec::new(), 0.0));
     };
+    let prepared = prepare(&[index], &stats)?.expect("one index");
     let part = Bm25Part {
         index,
         base: 0,
         allowed: None,
     };
     let hits = search_part(&prepared, &part, limit)?;
-    Ok((finish(hits, limit), prepared.coverage))
+    Ok((finish(hits, limit), stats.coverage()))
 }
 
 /// Stored field check used by tests: the `passage` field is also stored so an index can be
