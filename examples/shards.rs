@@ -160,7 +160,8 @@ fn start(zoek: &Path, args: &[&str]) -> Result<Server, Error> {
     let mut lines = BufReader::new(stdout).lines();
     let url = loop {
         let line = lines.next().ok_or("zoek serve exited")??;
-        if let Some(at) = line.split("http://").nth(1) {
+        // "zoek: serving … on http://ADDR/ …" or "zoek: root over … on http://ADDR/ …"
+        if let Some(at) = line.split(" on http://").nth(1) {
             break format!("http://{}", at.split('/').next().unwrap_or_default());
         }
     };
