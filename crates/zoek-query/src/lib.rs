@@ -86,8 +86,9 @@ pub use segment::{BuildOptions, Progress, ProgressFn, Segment, Stage};
 pub use tantivy::tokenizer::Language;
 pub use text::{SentenceVectors, TokenCounting};
 pub use writer::{
-    AddStats, BuildStats, CollectionWriter, DefaultMergePolicy, MergePolicy, MergeStats,
-    NoMergePolicy,
+    AddStats, AttachMode, AttachStats, BuildStats, CollectionWriter, DefaultMergePolicy,
+    MergePolicy, MergeStats, NoMergePolicy, Origin, Receipt, SegmentSpec, build_segment,
+    remove_abandoned_runs,
 };
 pub use zoek_index::HnswParams;
 

@@ -269,6 +269,11 @@ pub struct CollectionManifest {
     pub segments: Vec<SegmentEntry>,
     /// Commit time, seconds since the Unix epoch.
     pub committed_unix: u64,
+    /// Runs of segments built elsewhere that were attached
+    /// ([`CollectionWriter::attach`](crate::CollectionWriter::attach)); attaching one again
+    /// is a no-op.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub runs: Vec<String>,
 }
 
 impl CollectionManifest {

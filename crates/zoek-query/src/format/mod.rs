@@ -56,5 +56,5 @@ pub use manifest::{
     FORMAT_VERSION, FileEntry, SEGMENT_FORMAT_NAME, SEGMENT_FORMAT_VERSION, SegmentEntry,
     SegmentManifest,
 };
-pub use paths::{LOCK_FILE, MANIFEST_FILE, SEGMENT_FILE};
+pub use paths::{LOCK_FILE, MANIFEST_FILE, SEGMENT_FILE, STAGING_DIR};
 pub use records::{DocEntry, StoredDocument, StoredPassage};

@@ -24,6 +24,16 @@ pub const SEGMENT_FILE: &str = "segment.json";
 pub const LOCK_FILE: &str = "writer.lock";
 /// Prefix of temporary files; whatever carries it is not committed.
 pub(crate) const TMP_PREFIX: &str = ".zoek-tmp-";
+/// Default staging directory of segments built elsewhere, inside the collection directory
+/// (so that attaching them is a rename on the same filesystem). Garbage collection leaves
+/// it alone; attaching a run removes that run's staging.
+pub const STAGING_DIR: &str = "staging";
+
+/// Name of a staged segment: unique to the attempt (and to the process and instant), so a
+/// retried or speculative twin of the same partition never writes into another's directory.
+pub(crate) fn staged_segment_name(partition: u32, attempt: u32) -> String {
+    format!("p{partition:05}-a{attempt}-{}", new_build_id())
+}
 
 const SEGMENT_PREFIX: &str = "seg-";
 const TOMBSTONE_PREFIX: &str = "del-";

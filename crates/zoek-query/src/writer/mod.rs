@@ -15,6 +15,7 @@
 //! | `build` | [`Engine::build`](crate::Engine::build): a full rebuild into one segment |
 //! | `merge` | [`MergePolicy`] and its policies; merging segments through the segment serializer |
 //! | `gc` | removing what no manifest names (logs failures, never fails a commit) |
+//! | `staged` | segments built elsewhere (Spark tasks): [`SegmentSpec`], [`build_segment`], [`CollectionWriter::attach`] |
 //!
 //! ```
 //! use zoek_query::{BuildOptions, Collection, CollectionWriter, Engine, HashEmbedder, TokenCounting};
@@ -50,6 +51,7 @@
 mod build;
 mod gc;
 mod merge;
+mod staged;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fs::File;
@@ -60,6 +62,9 @@ use serde::Serialize;
 
 pub use build::BuildStats;
 pub use merge::{DefaultMergePolicy, MergePolicy, MergeStats, NoMergePolicy};
+pub use staged::{
+    AttachMode, AttachStats, Origin, Receipt, SegmentSpec, build_segment, remove_abandoned_runs,
+};
 
 use crate::engine::Engine;
 use crate::error::{QueryError, Result, io_err};
@@ -155,6 +160,8 @@ pub struct CollectionWriter {
     next_segment: u64,
     segments: Vec<WriterSegment>,
     dirty: bool,
+    /// Runs of staged segments attached so far (recorded in the manifest).
+    runs: Vec<String>,
 }
 
 impl std::fmt::Debug for CollectionWriter {
@@ -224,6 +231,7 @@ impl CollectionWriter {
             next_segment: 1,
             segments: Vec::new(),
             dirty: false,
+            runs: Vec::new(),
         })
     }
 
@@ -262,6 +270,7 @@ impl CollectionWriter {
         }
         self.settings = m.settings;
         self.generation = m.generation;
+        self.runs = m.runs;
         self.next_segment = m.next_segment.max(self.highest_segment_on_disk() + 1);
         for entry in m.segments {
             let seg_dir = self.dir.join(&entry.name);
@@ -279,6 +288,21 @@ impl CollectionWriter {
             });
         }
         Ok(())
+    }
+
+    /// Forgets everything staged and reads the committed state again.
+    fn reload(&mut self) -> Result<()> {
+        self.segments.clear();
+        self.runs.clear();
+        self.dirty = false;
+        match CollectionManifest::read(&self.dir) {
+            Ok(m) => self.load(m),
+            Err(QueryError::MissingCollection { .. }) => {
+                self.settings = self.opts.settings();
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
     }
 
     fn highest_segment_on_disk(&self) -> u64 {
@@ -589,6 +613,7 @@ impl CollectionWriter {
             settings: self.settings.clone(),
             segments,
             committed_unix: unix_now(),
+            runs: self.runs.clone(),
         };
         manifest.write(&self.dir)?;
         self.generation = generation;
