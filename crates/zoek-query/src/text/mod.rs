@@ -37,6 +37,6 @@ pub use clean::{CleanDocument, Section, clean_blocks};
 pub use context::{SentenceVectors, passage_context};
 pub use ingest::{
     Block, BlockKind, Corpus, InputFile, RawDocument, SkippedFile, html_blocks, markdown_blocks,
-    read_corpus, text_blocks,
+    read_corpus, read_records, text_blocks,
 };
 pub use sentences::sentences;
