@@ -361,14 +361,9 @@ async fn embeddings(
     if let Some(refused) = require_key(&state, &headers).or_else(|| require_json(&headers)) {
         return refused;
     }
-    let req: EmbeddingsRequest = match serde_json::from_slice(&body) {
+    let req: EmbeddingsRequest = match json_body(&body) {
         Ok(r) => r,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!("invalid request body: {e}"),
-            );
-        }
+        Err(refused) => return refused,
     };
     let texts = match req.input {
         EmbeddingInput::One(t) => vec![t],
@@ -501,6 +496,16 @@ fn busy(msg: impl std::fmt::Display) -> Response {
     response
 }
 
+/// The request body as `T`, or a 400 answer saying why it is not one.
+fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Response> {
+    serde_json::from_slice(body).map_err(|e| {
+        error(
+            StatusCode::BAD_REQUEST,
+            format!("invalid request body: {e}"),
+        )
+    })
+}
+
 /// `None` when the request says its body is JSON; a 415 answer otherwise.
 fn require_json(headers: &HeaderMap) -> Option<Response> {
     let is_json = headers
@@ -524,14 +529,9 @@ async fn ask(
     if let Some(refused) = require_key(&state, &headers).or_else(|| require_json(&headers)) {
         return refused;
     }
-    let req: AskRequest = match serde_json::from_slice(&body) {
+    let req: AskRequest = match json_body(&body) {
         Ok(r) => r,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!("invalid request body: {e}"),
-            );
-        }
+        Err(refused) => return refused,
     };
     let k = req.k.unwrap_or(5);
     if k == 0 || k > state.limits.max_k {
@@ -666,14 +666,9 @@ async fn leaf<T: serde::de::DeserializeOwned + Send + 'static>(
             "this service is a root over shards, not a leaf",
         );
     };
-    let req: T = match serde_json::from_slice(&body) {
+    let req: T = match json_body(&body) {
         Ok(r) => r,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!("invalid request body: {e}"),
-            );
-        }
+        Err(refused) => return refused,
     };
     let Ok(permit) = state.permits.clone().try_acquire_owned() else {
         return busy("too many questions at once; try again shortly");

@@ -4,8 +4,7 @@
 //! hangs gives an error or a partial answer naming it, within the leaf timeout.
 //! Model-free (the hashing embedder), so it always runs.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -74,23 +73,18 @@ fn serve(state: AppState) -> (tokio::runtime::Runtime, SocketAddr) {
 }
 
 fn ask(addr: SocketAddr, body: &serde_json::Value) -> (u16, serde_json::Value) {
-    let body = body.to_string();
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    write!(
-        s,
-        "POST /ask HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).unwrap();
-    let status: u16 = raw[9..12].parse().unwrap();
-    let body = &raw[raw.find("\r\n\r\n").unwrap() + 4..];
-    (
-        status,
-        serde_json::from_str(body.trim()).unwrap_or_default(),
-    )
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(30)))
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut response = agent
+        .post(format!("http://{addr}/ask"))
+        .header("Content-Type", "application/json")
+        .send_json(body)
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.body_mut().read_json().unwrap_or_default())
 }
 
 fn write_shards(path: &Path, leaves: &[String]) {

@@ -18,7 +18,7 @@ use crate::engine::{Engine, check_dim, normalise};
 use crate::error::{QueryError, Result};
 use crate::format::bits::Bits;
 use crate::segment::bm25::{self, Bm25, Bm25Part, PreparedQuery};
-use crate::segment::dense::{DenseHit, sort_dense, top};
+use crate::segment::dense::{DenseHit, cut_with_ties, sort_dense, top};
 
 /// Questions longer than this many bytes are refused by default (see
 /// [`AskOptions::max_question_bytes`]); the model reads at most 512 tokens anyway.
@@ -610,7 +610,7 @@ impl Collection {
                 sort_dense(&mut all);
             }
         }
-        all.truncate(limit);
+        all.truncate(cut_with_ties(all.len(), limit, |i| all[i].score));
         Ok((all, bm25::finish(lexical_hits, limit)))
     }
 

@@ -12,6 +12,7 @@ use std::collections::{HashMap, HashSet};
 
 use super::ask::{AskOptions, RankMode};
 use super::shard::{Candidate, ShardCandidates};
+use crate::segment::dense::cut_with_ties;
 
 /// A passage among shards: the shard's position in the question's list of shards and the
 /// passage id in that shard's snapshot. Ordered by shard, then passage, so ties always
@@ -53,10 +54,11 @@ fn sort_scored(hits: &mut [Scored]) {
     hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.key.cmp(&b.key)));
 }
 
-/// Best first, ties by key, cut to `limit`.
+/// Best first, ties by key, cut to `limit` (and the ties of the last, see
+/// [`cut_with_ties`]).
 fn top_scored(mut hits: Vec<Scored>, limit: usize) -> Vec<Scored> {
     sort_scored(&mut hits);
-    hits.truncate(limit);
+    hits.truncate(cut_with_ties(hits.len(), limit, |i| hits[i].score));
     hits
 }
 
@@ -142,7 +144,7 @@ pub(crate) fn fuse(
                 .map(|(&key, c)| (key, c.score))
                 .collect();
             lexical.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-            lexical.truncate(limit);
+            lexical.truncate(cut_with_ties(lexical.len(), limit, |i| lexical[i].1));
             let mut dense = top_scored(list_scores(|s| &s.dense), limit);
             if passage_vectors && w > 0.0 {
                 dense = blend_passage_vectors(dense, &keyed, limit, w);
@@ -198,7 +200,9 @@ where
         .collect();
     let mut by_passage: Vec<(Key, &Candidate)> = keyed(|s| &s.by_passage).collect();
     by_passage.sort_by(|a, b| b.1.score.total_cmp(&a.1.score).then(a.0.cmp(&b.0)));
-    by_passage.truncate(limit);
+    by_passage.truncate(cut_with_ties(by_passage.len(), limit, |i| {
+        by_passage[i].1.score
+    }));
     let mut seen: HashSet<Key> = HashSet::new();
     let mut out = Vec::with_capacity(dense.len() + by_passage.len());
     for mut hit in dense {

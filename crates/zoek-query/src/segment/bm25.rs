@@ -18,6 +18,7 @@ use tantivy::{Index, ReloadPolicy, Searcher, Term, doc};
 
 use crate::error::{QueryError, Result};
 use crate::format::bits::Bits;
+use crate::segment::dense::cut_with_ties;
 
 const TOKENIZER: &str = "zoek";
 const FIELD_TEXT: &str = "text";
@@ -394,7 +395,9 @@ pub(crate) fn search_part(
     guarded(dir, || {
         let searcher = &part.index.searcher;
         let totals = &prepared.totals;
-        let top = TopDocs::with_limit(limit).order_by_score();
+        // Beyond `limit`, so that passages tied with the last one survive the collection-wide
+        // cut whichever segment holds them (tantivy breaks ties by its own doc order).
+        let top = TopDocs::with_limit(limit.saturating_mul(2).saturating_add(8)).order_by_score();
         let top = match &part.allowed {
             None => searcher.search_with_statistics_provider(query, &top, totals)?,
             Some(allowed) => {
@@ -426,10 +429,11 @@ pub(crate) fn search_part(
     })
 }
 
-/// Best first, ties by id, cut to `limit`.
+/// Best first, ties by id, cut to `limit` and the ties of the last (see
+/// [`cut_with_ties`]).
 pub(crate) fn finish(mut hits: Vec<(u32, f32)>, limit: usize) -> Vec<(u32, f32)> {
     hits.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-    hits.truncate(limit);
+    hits.truncate(cut_with_ties(hits.len(), limit, |i| hits[i].1));
     hits
 }
 

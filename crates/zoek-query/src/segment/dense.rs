@@ -81,13 +81,38 @@ pub(crate) fn exact_grouped(
     top(best, limit)
 }
 
-/// Keeps the `limit` best hits, best first, in O(n) plus a sort of the kept part.
+/// How many of a best-first list to keep for a cut at `limit`: `limit`, and every further
+/// entry tied with the last kept one. Ties at a cut would otherwise be decided by passage
+/// ids, which depend on how documents are laid out in segments (or shards); kept whole,
+/// the same candidates survive whatever the layout.
+pub(crate) fn cut_with_ties(len: usize, limit: usize, score: impl Fn(usize) -> f32) -> usize {
+    if len <= limit {
+        return len;
+    }
+    if limit == 0 {
+        return 0;
+    }
+    let last = score(limit - 1);
+    (limit..len).find(|&i| score(i) != last).unwrap_or(len)
+}
+
+/// Keeps the `limit` best hits (and those tied with the last, see [`cut_with_ties`]), best
+/// first, in O(n) plus a sort of the kept part.
 pub(crate) fn top(mut hits: Vec<DenseHit>, limit: usize) -> Vec<DenseHit> {
     if hits.len() > limit && limit > 0 {
         hits.select_nth_unstable_by(limit - 1, |a, b| {
             b.score.total_cmp(&a.score).then(a.passage.cmp(&b.passage))
         });
-        hits.truncate(limit);
+        // The tail's ties with the last kept hit join it.
+        let last = hits[limit - 1].score;
+        let mut end = limit;
+        for i in limit..hits.len() {
+            if hits[i].score == last {
+                hits.swap(i, end);
+                end += 1;
+            }
+        }
+        hits.truncate(end);
     }
     sort_dense(&mut hits);
     hits
@@ -96,6 +121,32 @@ pub(crate) fn top(mut hits: Vec<DenseHit>, limit: usize) -> Vec<DenseHit> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cuts_keep_the_ties_of_the_last_kept_hit() {
+        let hits: Vec<DenseHit> = [(5, 0.9), (4, 0.5), (3, 0.5), (2, 0.5), (1, 0.4)]
+            .iter()
+            .map(|&(passage, score)| DenseHit {
+                passage,
+                score,
+                sentence: None,
+            })
+            .collect();
+        let kept = top(hits.clone(), 2);
+        assert_eq!(
+            kept.iter().map(|h| h.passage).collect::<Vec<_>>(),
+            [5, 2, 3, 4],
+            "all three at 0.5 stay, ordered by id"
+        );
+        assert_eq!(top(hits.clone(), 1).len(), 1);
+        assert_eq!(top(hits.clone(), 5).len(), 5);
+        assert_eq!(top(hits, 4).len(), 4);
+        let scores = [0.9, 0.5, 0.5, 0.4];
+        assert_eq!(cut_with_ties(4, 2, |i| scores[i]), 3);
+        assert_eq!(cut_with_ties(4, 1, |i| scores[i]), 1);
+        assert_eq!(cut_with_ties(4, 9, |i| scores[i]), 4);
+        assert_eq!(cut_with_ties(4, 0, |i| scores[i]), 0);
+    }
 
     #[test]
     fn best_sentence_wins_for_its_passage() {
