@@ -363,7 +363,7 @@ async fn embeddings(
     }
     let req: EmbeddingsRequest = match json_body(&body) {
         Ok(r) => r,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let texts = match req.input {
         EmbeddingInput::One(t) => vec![t],
@@ -497,12 +497,12 @@ fn busy(msg: impl std::fmt::Display) -> Response {
 }
 
 /// The request body as `T`, or a 400 answer saying why it is not one.
-fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Response> {
+fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Box<Response>> {
     serde_json::from_slice(body).map_err(|e| {
-        error(
+        Box::new(error(
             StatusCode::BAD_REQUEST,
             format!("invalid request body: {e}"),
-        )
+        ))
     })
 }
 
@@ -531,7 +531,7 @@ async fn ask(
     }
     let req: AskRequest = match json_body(&body) {
         Ok(r) => r,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let k = req.k.unwrap_or(5);
     if k == 0 || k > state.limits.max_k {
@@ -668,7 +668,7 @@ async fn leaf<T: serde::de::DeserializeOwned + Send + 'static>(
     };
     let req: T = match json_body(&body) {
         Ok(r) => r,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let Ok(permit) = state.permits.clone().try_acquire_owned() else {
         return busy("too many questions at once; try again shortly");
