@@ -2,7 +2,7 @@
 //! the same in a few lines over the library, to copy into a service of your own).
 //!
 //! ```sh
-//! ZOEK_API_KEY=secret cargo run --release --example service -- [--index DIR] [--addr 127.0.0.1:8080]
+//! ZOEK_API_KEY=secret cargo run --release --example service -- [--index DIR] [--addr 127.0.0.1:8080] [--cors-origin ORIGIN]
 //! H='Content-Type: application/json'; A='Authorization: Bearer secret'
 //! curl -s localhost:8080/ask -H "$H" -H "$A" -d '{"question": "what hinders cooperation?", "k": 3}'
 //! curl -s localhost:8080/ask -H "$H" -H "$A" -d '{"question": "wie nam het initiatief?", "filter": {"path": "status-quo"}}'
@@ -20,12 +20,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut index = None;
     let mut addr = "127.0.0.1:8080".to_string();
     let mut api_key = std::env::var("ZOEK_API_KEY").ok();
+    let mut cors_origins = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--index" => index = args.next(),
             "--addr" => addr = args.next().ok_or("--addr needs a value")?,
             "--api-key" => api_key = Some(args.next().ok_or("--api-key needs a value")?),
+            "--cors-origin" => cors_origins.push(args.next().ok_or("--cors-origin needs a value")?),
             other => return Err(format!("unknown argument {other:?}").into()),
         }
     }
@@ -34,7 +36,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some(dir) => Collection::open(dir)?,
         None => zoek::example::open_example(&engine, None)?,
     };
-    let state = AppState::new(engine, collection, Limits::default()).with_api_key(api_key);
+    let state = AppState::new(engine, collection, Limits::default())
+        .with_api_key(api_key)
+        .with_cors_origins(cors_origins);
     serve(state, addr.parse()?, |at| {
         eprintln!("zoek service on http://{at}")
     })

@@ -125,6 +125,10 @@ enum Command {
         /// Require `Authorization: Bearer KEY` (also from $ZOEK_API_KEY); enables /refresh.
         #[arg(long, env = "ZOEK_API_KEY", hide_env_values = true)]
         api_key: Option<String>,
+        /// Let web pages of this origin (e.g. https://search.example.org) call the service
+        /// (repeatable); CORS is off otherwise.
+        #[arg(long = "cors-origin", value_name = "ORIGIN")]
+        cors_origins: Vec<String>,
     },
     /// Build segments elsewhere and attach them in one commit: the task and the commit of a
     /// distributed build (Apache Spark: see examples/spark).
@@ -343,20 +347,26 @@ fn run(cli: Cli) -> Result<()> {
             shard_api_key,
             addr,
             api_key,
+            cors_origins,
         } => serve_shards(
             &model,
             &shards,
             std::time::Duration::from_millis(shard_timeout_ms),
             shard_api_key,
-            addr,
-            api_key,
+            (addr, api_key, cors_origins),
         ),
         Command::Serve {
             index,
             addr,
             api_key,
+            cors_origins,
             ..
-        } => serve(&model, quiet, index.as_deref(), addr, api_key),
+        } => serve(
+            &model,
+            quiet,
+            index.as_deref(),
+            (addr, api_key, cors_origins),
+        ),
         Command::Segment { action } => segment(&model, quiet, action),
         Command::Model { action } => match action {
             ModelAction::Fetch { wheel, force } => model_fetch(wheel.as_deref(), force),
@@ -660,12 +670,14 @@ fn print_answer(answer: &zoek::Answer) {
     );
 }
 
+/// Where and to whom a service answers: address, API key, CORS origins.
+type Exposure = (std::net::SocketAddr, Option<String>, Vec<String>);
+
 fn serve(
     model: &Option<PathBuf>,
     quiet: bool,
     index: Option<&Path>,
-    addr: std::net::SocketAddr,
-    api_key: Option<String>,
+    (addr, api_key, cors_origins): Exposure,
 ) -> Result<()> {
     zoek::service::check_bind(addr, api_key.as_deref()).map_err(anyhow::Error::msg)?;
     let engine = Engine::from_model_dir(model_dir(model))?;
@@ -681,7 +693,8 @@ fn serve(
     };
     let passages = collection.len();
     let state = zoek::service::AppState::new(engine, collection, zoek::service::Limits::default())
-        .with_api_key(api_key);
+        .with_api_key(api_key)
+        .with_cors_origins(cors_origins);
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(zoek::service::serve(state, addr, |at| {
         println!("zoek: serving {passages} passages on http://{at}/ (Ctrl-C stops)");
@@ -812,8 +825,7 @@ fn serve_shards(
     file: &Path,
     timeout: std::time::Duration,
     shard_api_key: Option<String>,
-    addr: std::net::SocketAddr,
-    api_key: Option<String>,
+    (addr, api_key, cors_origins): Exposure,
 ) -> Result<()> {
     zoek::service::check_bind(addr, api_key.as_deref()).map_err(anyhow::Error::msg)?;
     let engine = Engine::from_model_dir(model_dir(model))?;
@@ -836,7 +848,8 @@ fn serve_shards(
     let count = leaves.names().count();
     drop(leaves);
     let state = zoek::service::AppState::sharded(engine, set, zoek::service::Limits::default())
-        .with_api_key(api_key);
+        .with_api_key(api_key)
+        .with_cors_origins(cors_origins);
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(zoek::service::serve(state, addr, |at| {
         println!("zoek: root over {count} shards on http://{at}/ (Ctrl-C stops)");

@@ -37,6 +37,10 @@
 //! body with `"partial": true` accepts an answer without a failed leaf, flagged
 //! `"partial"` with its `"missing_shards"`; otherwise a failed leaf is a 502.
 //!
+//! CORS is off: no CORS header is sent, so browsers keep other origins' pages from reading
+//! answers. [`AppState::with_cors_origins`] (`zoek serve --cors-origin`) opens it to the
+//! origins named, and only to them.
+//!
 //! With an API key ([`AppState::with_api_key`]), `/ask` and `/refresh` need
 //! `Authorization: Bearer <key>` (401 otherwise); `/health` stays open for probes.
 //! `/refresh` makes the service reopen files, so it is refused (403) when no key is set.
@@ -110,6 +114,8 @@ pub struct AppState {
     permits: Arc<Semaphore>,
     /// Bearer token required by `/ask` and `/refresh`, if set.
     api_key: Option<Arc<str>>,
+    /// Origins whose web pages may call the service ([`AppState::with_cors_origins`]).
+    cors_origins: Arc<[String]>,
 }
 
 impl AppState {
@@ -121,6 +127,7 @@ impl AppState {
             permits: Arc::new(Semaphore::new(limits.max_concurrent)),
             limits,
             api_key: None,
+            cors_origins: Arc::from(Vec::new()),
         }
     }
 
@@ -133,6 +140,7 @@ impl AppState {
             permits: Arc::new(Semaphore::new(limits.max_concurrent)),
             limits,
             api_key: None,
+            cors_origins: Arc::from(Vec::new()),
         }
     }
 
@@ -140,6 +148,20 @@ impl AppState {
     /// `/refresh`. An empty key counts as none.
     pub fn with_api_key(mut self, key: Option<String>) -> Self {
         self.api_key = key.filter(|k| !k.is_empty()).map(Arc::from);
+        self
+    }
+
+    /// Lets web pages of these origins (`https://search.example.org`, exactly as a browser
+    /// sends `Origin`) call the service: their preflights are answered and their responses
+    /// carry `Access-Control-Allow-Origin`. Every other origin gets no CORS header, so
+    /// browsers keep its pages from reading answers (and from sending JSON at all).
+    pub fn with_cors_origins(mut self, origins: Vec<String>) -> Self {
+        let origins: Vec<String> = origins
+            .into_iter()
+            .map(|o| o.trim().trim_end_matches('/').to_string())
+            .filter(|o| !o.is_empty())
+            .collect();
+        self.cors_origins = Arc::from(origins);
         self
     }
 
@@ -229,7 +251,50 @@ pub fn router(state: AppState) -> Router {
         .route("/shard/candidates", post(shard_candidates))
         .route("/shard/fetch", post(shard_fetch))
         .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), cors))
         .with_state(state)
+}
+
+/// CORS for the configured origins only: a preflight from one of them is answered 204 with
+/// what it may send; its other requests get `Access-Control-Allow-Origin`. Requests from
+/// any other origin pass through without CORS headers.
+async fn cors(
+    State(state): State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let origin = request
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|o| o.to_str().ok())
+        .filter(|o| state.cors_origins.iter().any(|allowed| allowed == o))
+        .and_then(|o| header::HeaderValue::from_str(o).ok());
+    let Some(origin) = origin else {
+        return next.run(request).await;
+    };
+    let mut response = if request.method() == axum::http::Method::OPTIONS {
+        let mut r = StatusCode::NO_CONTENT.into_response();
+        let h = r.headers_mut();
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            header::HeaderValue::from_static("GET, POST"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            header::HeaderValue::from_static("content-type, authorization"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            header::HeaderValue::from_static("600"),
+        );
+        r
+    } else {
+        next.run(request).await
+    };
+    let h = response.headers_mut();
+    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+    h.insert(header::VARY, header::HeaderValue::from_static("Origin"));
+    response
 }
 
 /// Serves the app until Ctrl-C (or SIGTERM), refusing a non-loopback address without an
