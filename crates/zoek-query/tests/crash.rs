@@ -85,10 +85,11 @@ fn observed(dir: &Path) -> BTreeMap<String, u32> {
 fn progress(stdout: &str) -> (usize, Option<usize>) {
     let mut committed = 0;
     let mut pending = None;
+    // A marker may follow libtest's "test crash_child ... " on the same line.
     for line in stdout.lines() {
-        if let Some(i) = line.strip_prefix("crash-child begin ") {
+        if let Some((_, i)) = line.split_once("crash-child begin ") {
             pending = Some(i.trim().parse().unwrap());
-        } else if let Some(i) = line.strip_prefix("crash-child end ") {
+        } else if let Some((_, i)) = line.split_once("crash-child end ") {
             committed = i.trim().parse().unwrap();
             pending = None;
         }
