@@ -720,7 +720,7 @@ async fn leaf<T: serde::de::DeserializeOwned + Send + 'static>(
     state: AppState,
     headers: HeaderMap,
     body: axum::body::Bytes,
-    f: fn(&Collection, T) -> Result<serde_json::Value, QueryError>,
+    f: impl FnOnce(&Collection, T) -> Result<serde_json::Value, QueryError> + Send + 'static,
 ) -> Response {
     if let Some(refused) = require_key(&state, &headers).or_else(|| require_json(&headers)) {
         return refused;
@@ -773,19 +773,14 @@ async fn shard_candidates(
     body: axum::body::Bytes,
 ) -> Response {
     let max_k = state.limits.max_k;
-    if let Ok(q) = serde_json::from_slice::<ShardQuery>(&body) {
+    leaf(state, headers, body, move |c, q: ShardQuery| {
         // Bounded as `/ask` is: a leaf's lists grow with k and the candidate depth.
-        if q.k > max_k || q.candidates > 10 * max_k.max(30) {
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!(
-                    "k must be at most {max_k}, candidates at most {}",
-                    10 * max_k.max(30)
-                ),
-            );
+        let max_candidates = 10 * max_k.max(30);
+        if q.k > max_k || q.candidates > max_candidates {
+            return Err(QueryError::InvalidOption(format!(
+                "k must be at most {max_k}, candidates at most {max_candidates}"
+            )));
         }
-    }
-    leaf(state, headers, body, |c, q: ShardQuery| {
         to_value(c.candidates(&q)?)
     })
     .await
