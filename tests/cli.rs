@@ -459,3 +459,115 @@ fn model_store_commands() {
     let v: serde_json::Value = serde_json::from_slice(&embed.stdout).unwrap();
     assert_eq!(v["dim"], 384);
 }
+
+/// Runs `zoek` under a file-size limit of `kib` KiB with `SIGXFSZ` ignored (both inherited
+/// through `exec`), so every write past the limit fails with `EFBIG`, as on a full disk.
+fn zoek_limited(cache: &Path, kib: u64, args: &[&str]) -> Output {
+    Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "trap '' XFSZ; ulimit -f {kib} && exec \"$0\" \"$@\""
+        ))
+        .arg(env!("CARGO_BIN_EXE_zoek"))
+        .args(args)
+        .env("ZOEK_CACHE_DIR", cache)
+        .output()
+        .expect("bash runs")
+}
+
+/// The collection file a failed write names (`…/seg-000001/.1a2b.sentences.f32.tmp-…` →
+/// `sentences.f32`), or the error's first words where it names none (tantivy's).
+fn failed_file(err: &str) -> String {
+    let named = err
+        .split_whitespace()
+        .filter(|w| w.contains('/'))
+        .filter_map(|w| w.trim_end_matches([':', ',']).rsplit('/').next())
+        .rfind(|f| !f.is_empty())
+        .map(|f| {
+            let f = f.trim_start_matches('.');
+            let f = f.split(".tmp").next().unwrap_or(f);
+            let f = f.trim_start_matches(|c: char| c.is_ascii_alphanumeric());
+            f.trim_start_matches('.').to_string()
+        });
+    named
+        .filter(|f| !f.is_empty())
+        .unwrap_or_else(|| err.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+}
+
+#[test]
+fn full_disk_during_index_and_add_loses_nothing() {
+    if model_dir().is_none() {
+        return;
+    }
+    let cache = tempfile::tempdir().unwrap();
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus");
+    let corpus = corpus.to_str().unwrap();
+    let mut points = std::collections::BTreeSet::new();
+    // `zoek index` into a new directory: a clean error, no collection, and a retry without
+    // the limit into the same directory works.
+    for kib in [1u64, 4, 8, 16, 32, 64] {
+        let out = cache.path().join(format!("new-{kib}"));
+        let o = zoek_limited(
+            cache.path(),
+            kib,
+            &["index", "--quiet", "--out", out.to_str().unwrap(), corpus],
+        );
+        let err = stderr(&o);
+        assert_clean_failure(&o, "File too large");
+        points.insert(format!("index {}", failed_file(&err)));
+        assert!(
+            zoek::Collection::open(&out).is_err(),
+            "{kib} KiB: a failed build left a collection"
+        );
+        let o = zoek(
+            cache.path(),
+            &["index", "--quiet", "--out", out.to_str().unwrap(), corpus],
+        );
+        assert!(o.status.success(), "retry after {kib} KiB: {}", stderr(&o));
+    }
+    // `zoek add` to an existing collection: a clean error, and the collection still holds
+    // exactly what it held, verified.
+    let idx = cache.path().join("new-64");
+    let idx_s = idx.to_str().unwrap();
+    let more = cache.path().join("more");
+    std::fs::create_dir(&more).unwrap();
+    let text: String = (0..60)
+        .map(|i| format!("Paragraaf {i}\n\nDe vrijwilligers van de coöperatie overleggen in week {i} met de gemeente over de zorg in het dorp.\n\n"))
+        .collect();
+    std::fs::write(more.join("verslag.txt"), text).unwrap();
+    let stats = |args: &[&str]| -> serde_json::Value {
+        let o = zoek(cache.path(), args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let before = stats(&["stats", "--index", idx_s, "--json"]);
+    for kib in [1u64, 8, 32, 64, 128] {
+        let o = zoek_limited(
+            cache.path(),
+            kib,
+            &["add", "--quiet", "--index", idx_s, more.to_str().unwrap()],
+        );
+        let err = stderr(&o);
+        if o.status.success() {
+            continue;
+        }
+        assert_clean_failure(&o, "File too large");
+        points.insert(format!("add {}", failed_file(&err)));
+        let o = zoek(cache.path(), &["verify", "--index", idx_s]);
+        assert!(o.status.success(), "after {kib} KiB: {}", stderr(&o));
+        let now = stats(&["stats", "--index", idx_s, "--json"]);
+        assert_eq!(now["generation"], before["generation"], "after {kib} KiB");
+        assert_eq!(now["live_documents"], before["live_documents"]);
+    }
+    let o = zoek(
+        cache.path(),
+        &["add", "--quiet", "--index", idx_s, more.to_str().unwrap()],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        stats(&["stats", "--index", idx_s, "--json"])["live_documents"],
+        before["live_documents"].as_u64().unwrap() + 1
+    );
+    eprintln!("full-disk points: {} {points:?}", points.len());
+    assert!(points.len() >= 4, "{points:?}");
+}

@@ -332,7 +332,9 @@ fn parse(
     c.take(u64::from(norm_len), "normalisation map")?;
 
     let ndir = c.count("tensor directory size")?;
-    let mut tensors = HashMap::with_capacity(ndir);
+    // The count is untrusted: reserve no more entries than the bytes left could hold (23
+    // bytes is the smallest entry), so a damaged count is a truncation error, not an abort.
+    let mut tensors = HashMap::with_capacity(ndir.min((data.len() - c.pos) / 23));
     for _ in 0..ndir {
         let nl = c.u16("tensor name length")?;
         let name = String::from_utf8_lossy(c.take(u64::from(nl), "tensor name")?).into_owned();

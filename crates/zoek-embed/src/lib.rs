@@ -69,13 +69,20 @@ pub use store::{
 };
 pub use tokenize::TextTokenizer;
 
-/// Internals opened only for this crate's kernel benchmark and loader tests. Not part of
-/// the API: anything here may change or disappear in any release.
+/// Internals opened only for this crate's kernel benchmark, its loader tests and zoek's fuzz
+/// targets (`fuzz/`). Not part of the API: anything here may change or disappear in any
+/// release.
 #[doc(hidden)]
 pub mod internals {
     pub use crate::image::ModelImage;
     pub use crate::kernel::{BLOCK, Backend, Q4Matrix};
     pub use crate::models::e5_image::{E5ImageModel, Parallelism};
+
+    /// Reads an image's tokenizer section (as installing a model does) and returns its
+    /// piece count: for the fuzz targets.
+    pub fn image_tokenizer_pieces(image: &ModelImage) -> Result<usize, crate::EmbedError> {
+        Ok(image.tokenizer_section()?.pieces.len())
+    }
 }
 
 /// The README's examples, compiled and run as doctests.

@@ -93,6 +93,10 @@ impl TextTokenizer {
 
     /// Parses the contents of a `tokenizer.json`.
     pub fn from_json(text: &str) -> Result<Self, EmbedError> {
+        contained(|| Self::parse_json(text))
+    }
+
+    fn parse_json(text: &str) -> Result<Self, EmbedError> {
         let parsed: TokenizerJson =
             serde_json::from_str(text).map_err(|e| EmbedError::Tokenizer(e.to_string()))?;
         match parsed.model {
@@ -144,6 +148,10 @@ impl TextTokenizer {
 
     /// Content token ids of `text` (no specials).
     pub fn content_ids(&self, text: &str) -> Result<Vec<u32>, EmbedError> {
+        contained(|| self.encode(text))
+    }
+
+    fn encode(&self, text: &str) -> Result<Vec<u32>, EmbedError> {
         let err = |e: tokenizers::Error| EmbedError::Tokenizer(e.to_string());
         match &self.inner {
             Inner::Full(tok) => tok
@@ -197,6 +205,23 @@ impl TextTokenizer {
     pub fn specials(&self) -> usize {
         self.open.len() + self.close.len()
     }
+}
+
+/// Runs a call into the `tokenizers` library with its panics turned into errors: it does
+/// not validate everything it deserialises (a template naming a special token the file
+/// does not define panics at the first encoding), and a damaged `tokenizer.json` must be an
+/// error, not a crash.
+fn contained<T>(f: impl FnOnce() -> Result<T, EmbedError>) -> Result<T, EmbedError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|panic| {
+        let why = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        Err(EmbedError::Tokenizer(format!(
+            "the tokenizer failed on its own configuration: {why}"
+        )))
+    })
 }
 
 /// The ids a post-processor puts before and after a single sequence.

@@ -69,6 +69,8 @@
 mod engine;
 mod error;
 pub mod format;
+#[doc(hidden)]
+pub mod fuzzing;
 mod reader;
 mod segment;
 pub mod text;

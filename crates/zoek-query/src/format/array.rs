@@ -107,6 +107,11 @@ impl MappedArray {
             )));
         }
         let width = u32::from_le_bytes(map[12..16].try_into().expect("4 bytes")) as usize;
+        // Zero-width rows take no bytes, so any row count would pass the size check below
+        // (and a reader sizing its output by rows would try to allocate it).
+        if width == 0 {
+            return Err(corrupt("row width 0".into()));
+        }
         let rows = u64::from_le_bytes(map[16..24].try_into().expect("8 bytes"));
         let rows = usize::try_from(rows).map_err(|_| corrupt("row count overflows".into()))?;
         let expected = rows
@@ -125,6 +130,19 @@ impl MappedArray {
             rows,
             path: path.to_path_buf(),
         })
+    }
+
+    /// Like [`MappedArray::open`], for an array of one value a row (sentence map, offsets,
+    /// tombstones).
+    pub fn open_column(path: &Path, magic: &[u8; 8], elem_size: usize) -> Result<Self> {
+        let array = Self::open(path, magic, elem_size)?;
+        if array.width != 1 {
+            return Err(QueryError::Corrupt {
+                path: path.to_path_buf(),
+                reason: format!("row width {}, expected 1", array.width),
+            });
+        }
+        Ok(array)
     }
 
     /// Row width.

@@ -21,7 +21,7 @@ pub(crate) struct PassageStore {
 impl PassageStore {
     /// Maps the store and its offsets.
     pub fn open(lines_path: &Path, offsets_path: &Path) -> Result<Self> {
-        let offsets = MappedArray::open(offsets_path, MAGIC_OFFSETS, 8)?;
+        let offsets = MappedArray::open_column(offsets_path, MAGIC_OFFSETS, 8)?;
         let file = File::open(lines_path).map_err(io_err(lines_path))?;
         // SAFETY: as for `MappedArray::open`, files are immutable once written.
         let lines = unsafe { Mmap::map(&file) }.map_err(io_err(lines_path))?;

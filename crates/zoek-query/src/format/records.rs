@@ -3,9 +3,12 @@
 
 use std::collections::BTreeMap;
 use std::ops::Range;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+
+use super::jsonl::parse_jsonl;
+use crate::error::{QueryError, Result};
 
 /// A document as stored in `docs.jsonl`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -39,6 +42,22 @@ pub struct DocEntry {
 }
 
 impl DocEntry {
+    /// Parses a segment's document table (`path` names it in errors) and checks every
+    /// document's passage range against the segment's `passages`.
+    pub(crate) fn parse_table(bytes: &[u8], path: &Path, passages: usize) -> Result<Vec<Self>> {
+        let docs: Vec<DocEntry> = parse_jsonl(bytes, path)?;
+        if let Some(d) = docs
+            .iter()
+            .find(|d| d.passages.end as usize > passages || d.passages.start > d.passages.end)
+        {
+            return Err(QueryError::corrupt(
+                path,
+                format!("document {:?} has passages out of range", d.id),
+            ));
+        }
+        Ok(docs)
+    }
+
     /// Whether the document passes a filter: `path` matches as a prefix of
     /// [`DocEntry::path`], `id` exactly, any other field an equal metadata value (strings as
     /// they are, numbers and booleans as written in JSON).

@@ -19,7 +19,7 @@ pub(crate) fn write(path: &Path, deleted: &[u32]) -> Result<()> {
 
 /// Reads a tombstone file into the ids it deletes.
 pub(crate) fn read(path: &Path, passages: usize) -> Result<Vec<u32>> {
-    let array = MappedArray::open(path, MAGIC_TOMBSTONES, 4)?;
+    let array = MappedArray::open_column(path, MAGIC_TOMBSTONES, 4)?;
     let mut out = Vec::with_capacity(array.rows());
     for i in 0..array.rows() {
         let id = array.u32_at(i).unwrap_or(u32::MAX);

@@ -16,7 +16,7 @@ use crate::engine::dot;
 use crate::error::{QueryError, Result, io_err};
 use crate::format::array::{MAGIC_SENTENCES, MAGIC_VECTORS, MappedArray};
 use crate::format::bits::Bits;
-use crate::format::jsonl::{parse_jsonl, read_jsonl};
+use crate::format::jsonl::read_jsonl;
 use crate::format::passages::PassageStore;
 use crate::format::{DocEntry, SegmentManifest, StoredDocument, StoredPassage};
 
@@ -51,7 +51,7 @@ impl Segment {
         let passages =
             PassageStore::open(&dir.join(&data.passages), &dir.join(&data.passage_offsets))?;
         let sentence_passage =
-            MappedArray::open(&dir.join(&data.sentence_passages), MAGIC_SENTENCES, 4)?;
+            MappedArray::open_column(&dir.join(&data.sentence_passages), MAGIC_SENTENCES, 4)?;
         let sentence_vectors =
             MappedArray::open(&dir.join(&data.sentence_vectors), MAGIC_VECTORS, 4)?;
         sentence_vectors.f32s()?;
@@ -169,16 +169,7 @@ impl Segment {
             return Ok(d);
         }
         let path = self.dir.join(&self.manifest.data.doc_table);
-        let docs: Vec<DocEntry> = parse_jsonl(&self.doc_table, &path)?;
-        if let Some(d) = docs
-            .iter()
-            .find(|d| d.passages.end as usize > self.len() || d.passages.start > d.passages.end)
-        {
-            return Err(QueryError::corrupt(
-                path,
-                format!("document {:?} has passages out of range", d.id),
-            ));
-        }
+        let docs = DocEntry::parse_table(&self.doc_table, &path, self.len())?;
         let _ = self.docs.set(docs);
         Ok(self.docs.get().map(Vec::as_slice).unwrap_or(&[]))
     }
