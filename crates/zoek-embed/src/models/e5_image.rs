@@ -121,7 +121,8 @@ impl E5ImageModel {
                 backend,
             )
         };
-        let mut layers = Vec::with_capacity(config.num_hidden_layers);
+        // The count is untrusted (a damaged header may say 2³¹ layers): grow as layers load.
+        let mut layers = Vec::new();
         for l in 0..config.num_hidden_layers {
             layers.push(Layer {
                 q: lin(&format!("l{l}.q"), h, h)?,

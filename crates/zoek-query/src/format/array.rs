@@ -159,16 +159,24 @@ impl MappedArray {
         &self.map[HEADER_LEN..]
     }
 
+    /// `N` bytes at value `i`; `i` may come from another damaged file (a graph's ids), so
+    /// the offset arithmetic is checked rather than trusted.
+    fn value_bytes<const N: usize>(&self, i: usize) -> Option<[u8; N]> {
+        let start = i.checked_mul(N)?;
+        self.body()
+            .get(start..start.checked_add(N)?)?
+            .try_into()
+            .ok()
+    }
+
     /// The `i`-th `u32` value.
     pub fn u32_at(&self, i: usize) -> Option<u32> {
-        let b = self.body().get(i * 4..i * 4 + 4)?;
-        Some(u32::from_le_bytes(b.try_into().ok()?))
+        self.value_bytes(i).map(u32::from_le_bytes)
     }
 
     /// The `i`-th `u64` value.
     pub fn u64_at(&self, i: usize) -> Option<u64> {
-        let b = self.body().get(i * 8..i * 8 + 8)?;
-        Some(u64::from_le_bytes(b.try_into().ok()?))
+        self.value_bytes(i).map(u64::from_le_bytes)
     }
 
     /// The whole body as `f32`s, without copying.

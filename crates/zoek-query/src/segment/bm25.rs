@@ -263,10 +263,13 @@ fn guarded<T>(dir: &Path, f: impl FnOnce() -> Result<T>) -> Result<T> {
 }
 
 impl Bm25 {
-    /// Opens the index in `dir`. Only the metadata is read here; see [`Bm25::verify`].
+    /// Opens the index in `dir`, checking every file against the checksum in its footer
+    /// first: tantivy decodes its files' headers when a reader is built, and a damaged
+    /// length there is an allocation of terabytes, an abort no `catch_unwind` contains.
     pub(crate) fn open(dir: &Path, language: Language) -> Result<Self> {
         guarded(dir, || {
             let index = Index::open_in_dir(dir)?;
+            check_footers(dir, &index)?;
             index.tokenizers().register(TOKENIZER, analyzer(language));
             let text = index.schema().get_field(FIELD_TEXT)?;
             let reader = index
@@ -286,14 +289,19 @@ impl Bm25 {
 
     /// Checks every file of the index against the checksum in its footer.
     pub(crate) fn verify(&self) -> Result<()> {
-        let damaged = guarded(&self.dir, || Ok(self.index.validate_checksum()?))?;
-        match damaged.iter().min() {
-            None => Ok(()),
-            Some(file) => Err(QueryError::corrupt(
-                self.dir.join(file),
-                "BM25 file checksum mismatch",
-            )),
-        }
+        guarded(&self.dir, || check_footers(&self.dir, &self.index))
+    }
+}
+
+/// The first file of `index` (in `dir`) whose footer checksum does not match, as an error.
+fn check_footers(dir: &Path, index: &Index) -> Result<()> {
+    let damaged = index.validate_checksum()?;
+    match damaged.iter().min() {
+        None => Ok(()),
+        Some(file) => Err(QueryError::corrupt(
+            dir.join(file),
+            "BM25 file checksum mismatch",
+        )),
     }
 }
 
