@@ -29,7 +29,7 @@
 //!
 //! **Shards.** Over a collection, the service is also a leaf of a sharded deployment:
 //! `POST /shard/stats` (`{"question"}` → `{"stats": TermStats | null}`),
-//! `/shard/candidates` ([`ShardQuery`] → [`ShardCandidates`]) and `/shard/fetch`
+//! `/shard/centroid` (`{}` → `{"centroid": Centroid | null}`), `/shard/candidates` ([`ShardQuery`] → [`ShardCandidates`]) and `/shard/fetch`
 //! ([`FetchRequest`] → `[FetchedPassage]`), the three phases of [`zoek_query::shard`].
 //! A stale fetch or a query from another model is answered 409 with `"kind":
 //! "snapshot_changed"` or `"model_mismatch"`. Over a [`ShardSet`] ([`AppState::sharded`],
@@ -195,6 +195,9 @@ pub struct AskRequest {
     /// instead of failing (default false).
     #[serde(default)]
     pub partial: bool,
+    /// [`AskOptions::centering`], between 0 and 1 (default off).
+    #[serde(default)]
+    pub centering: Option<f32>,
 }
 
 /// Refuses to serve `addr` without an API key unless it is a loopback address: anyone who
@@ -248,6 +251,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/embeddings", post(embeddings))
         .route("/refresh", post(refresh))
         .route("/shard/stats", post(shard_stats))
+        .route("/shard/centroid", post(shard_centroid))
         .route("/shard/candidates", post(shard_candidates))
         .route("/shard/fetch", post(shard_fetch))
         .layer(DefaultBodyLimit::max(limit))
@@ -610,9 +614,14 @@ async fn ask(
         Some(Ok(mode)) => mode,
         Some(Err(e)) => return error(StatusCode::BAD_REQUEST, e),
     };
+    let centering = req.centering.unwrap_or(zoek_query::DEFAULT_CENTERING);
+    if !(0.0..=1.0).contains(&centering) {
+        return error(StatusCode::BAD_REQUEST, "centering must be between 0 and 1");
+    }
     let opts = AskOptions {
         k,
         mode,
+        centering,
         filters: req.filter.into_iter().collect(),
         ..AskOptions::default()
     };
@@ -763,6 +772,21 @@ async fn shard_stats(
             });
         }
         Ok(json!({ "stats": c.term_stats(&r.question)? }))
+    })
+    .await
+}
+
+/// The body of `POST /shard/centroid`: an empty object.
+#[derive(Debug, Deserialize)]
+struct CentroidRequest {}
+
+async fn shard_centroid(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    leaf(state, headers, body, |c, _: CentroidRequest| {
+        Ok(json!({ "centroid": c.centroid() }))
     })
     .await
 }

@@ -2,8 +2,8 @@
 //! a leaf — an ordinary `zoek serve --index DIR`) and the list of leaves ([`ShardSet`]),
 //! read from a file that an operator replaces atomically to change it.
 //!
-//! A leaf answers the three phases of [`zoek_query::shard`] on `POST /shard/stats`,
-//! `/shard/candidates` and `/shard/fetch` (see [`crate::service`]); the root fuses and
+//! A leaf answers the three phases of [`zoek_query::shard`] on `POST /shard/stats` and
+//! `/shard/centroid`, `/shard/candidates` and `/shard/fetch` (see [`crate::service`]); the root fuses and
 //! serves `POST /ask` like a single collection, with each hit's shard and a `"partial"`
 //! flag. Every call to a leaf has its own timeout, so a dead or hung leaf costs at most
 //! that long.
@@ -18,10 +18,10 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use zoek_query::QueryError;
 use zoek_query::shard::{
     FetchRequest, FetchedPassage, Shard, ShardCandidates, ShardQuery, ShardedCollection, TermStats,
 };
+use zoek_query::{Centroid, QueryError};
 
 /// A leaf service, asked over HTTP.
 #[derive(Debug)]
@@ -133,10 +133,21 @@ struct StatsAnswer {
     stats: Option<TermStats>,
 }
 
+#[derive(serde::Deserialize)]
+struct CentroidAnswer {
+    // null from a leaf whose collection has no centroid (a segment predates it).
+    centroid: Option<Centroid>,
+}
+
 impl Shard for RemoteShard {
     fn term_stats(&self, question: &str) -> zoek_query::Result<Option<TermStats>> {
         let answer: StatsAnswer = self.post("/shard/stats", &StatsRequest { question })?;
         Ok(answer.stats)
+    }
+
+    fn centroid(&self) -> zoek_query::Result<Option<Centroid>> {
+        let answer: CentroidAnswer = self.post("/shard/centroid", &serde_json::json!({}))?;
+        Ok(answer.centroid)
     }
 
     fn candidates(&self, query: &ShardQuery) -> zoek_query::Result<ShardCandidates> {

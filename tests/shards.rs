@@ -127,17 +127,20 @@ fn a_root_over_leaves_answers_as_one_collection() {
         write_shards(&file, &urls);
         let set = ShardSet::open(&file, Duration::from_secs(5), None).unwrap();
         let (_root, root) = serve(AppState::sharded(engine.clone(), set, limits));
-        for mode in RankMode::ALL {
+        for (mode, centering) in RankMode::ALL.into_iter().flat_map(|m| [(m, 0.0), (m, 0.6)]) {
             for q in QUESTIONS {
                 let opts = AskOptions {
                     k: 10,
                     mode,
+                    centering,
                     ..AskOptions::default()
                 };
                 let one = all.ask_with(&engine, q, &opts).unwrap().to_json();
                 let (status, got) = ask(
                     root,
-                    &serde_json::json!({"question": q, "k": 10, "mode": mode.name()}),
+                    &serde_json::json!({
+                        "question": q, "k": 10, "mode": mode.name(), "centering": centering
+                    }),
                 );
                 assert_eq!(status, 200, "{got}");
                 assert_eq!(got["partial"], false);
@@ -149,7 +152,11 @@ fn a_root_over_leaves_answers_as_one_collection() {
                         .map(|h| (h["doc"].clone(), h["highlight"].clone(), h["text"].clone()))
                         .collect::<Vec<_>>()
                 };
-                assert_eq!(hits(&one), hits(&got), "{n} shards, {mode}: {q}");
+                assert_eq!(
+                    hits(&one),
+                    hits(&got),
+                    "{n} shards, {mode}, centering {centering}: {q}"
+                );
                 for (a, b) in one["hits"]
                     .as_array()
                     .unwrap()
@@ -157,7 +164,10 @@ fn a_root_over_leaves_answers_as_one_collection() {
                     .zip(got["hits"].as_array().unwrap())
                 {
                     let (a, b) = (a["score"].as_f64().unwrap(), b["score"].as_f64().unwrap());
-                    assert!((a - b).abs() <= 1e-6, "{n} shards, {mode}: {q}: {a} vs {b}");
+                    assert!(
+                        (a - b).abs() <= 1e-6,
+                        "{n} shards, {mode}, centering {centering}: {q}: {a} vs {b}"
+                    );
                 }
                 assert!(
                     got["hits"][0]["shard"]

@@ -2,7 +2,8 @@
 //!
 //! ```sh
 //! cargo run --release --example eval -- [--configs late+ctx,separate] [--split test|tune|all]
-//!     [--policyqa 400] [--distractors 1500] [--ask passage_weight=0.5,candidates=30] [--verbose]
+//!     [--policyqa 400] [--distractors 1500] [--ask passage_weight=0.5,candidates=30]
+//!     [--centering 0,0.6] [--verbose]
 //! ```
 //!
 //! * **Example corpus** (`examples/eval/questions.jsonl`): 88 questions, 22 each in English,
@@ -73,6 +74,8 @@ struct Args {
     policyqa: usize,
     distractors: usize,
     ask: AskOptions,
+    /// `AskOptions::centering` values, each asked over the same collections.
+    centerings: Vec<f32>,
     verbose: bool,
 }
 
@@ -86,6 +89,7 @@ fn parse_args() -> Result<Args> {
         policyqa: 400,
         distractors: 1500,
         ask: AskOptions::default(),
+        centerings: vec![AskOptions::default().centering],
         verbose: false,
     };
     let mut it = std::env::args().skip(1);
@@ -114,6 +118,12 @@ fn parse_args() -> Result<Args> {
                         other => bail!("unknown ask option {other}"),
                     }
                 }
+            }
+            "--centering" => {
+                args.centerings = value()?
+                    .split(',')
+                    .map(|v| v.parse())
+                    .collect::<Result<_, _>>()?
             }
             "--verbose" => args.verbose = true,
             other => bail!("unknown argument {other}"),
@@ -211,8 +221,10 @@ fn main() -> Result<()> {
         args.ask.candidates
     );
     println!();
-    println!("| config | set | questions | hits@1 | hits@3 | MRR@10 | highlight@1 | build s |");
-    println!("|---|---|---|---|---|---|---|---|");
+    println!(
+        "| config | centering | set | questions | hits@1 | hits@3 | MRR@10 | highlight@1 | build s |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
     for config in &args.configs {
         let out = work.path().join(format!("corpus-{}", config.name));
         let started = Instant::now();
@@ -223,49 +235,57 @@ fn main() -> Result<()> {
         )?;
         let build_s = started.elapsed().as_secs_f64();
         let collection = Collection::open(&out)?;
-        let opts = AskOptions {
-            k: 10,
-            ..args.ask.clone()
-        };
-        let mut all = Tally::default();
-        let mut by_lang: std::collections::BTreeMap<String, Tally> = Default::default();
-        for q in &questions {
-            let wanted: Vec<String> = q.answers.iter().map(|a| norm(a)).collect();
-            let answer = collection.ask_with(&engine, &q.question, &opts)?;
-            let rank = answer.hits.iter().position(|h| answers(h, &wanted));
-            let first = answer.hits.first();
-            let highlightable = rank == Some(0)
-                && first.is_some_and(|h| wanted.iter().any(|a| norm(&h.text).contains(a)));
-            let highlighted = highlightable && first.is_some_and(|h| highlight_right(h, &wanted));
-            for t in [&mut all, by_lang.entry(q.lang.clone()).or_default()] {
-                t.n += 1;
-                t.at1 += usize::from(rank == Some(0));
-                t.at3 += usize::from(rank.is_some_and(|r| r < 3));
-                t.rr += rank.map_or(0.0, |r| 1.0 / (r + 1) as f64);
-                t.highlightable += usize::from(highlightable);
-                t.highlighted += usize::from(highlighted);
+        for &centering in &args.centerings {
+            let opts = AskOptions {
+                k: 10,
+                centering,
+                ..args.ask.clone()
+            };
+            let mut all = Tally::default();
+            let mut by_lang: std::collections::BTreeMap<String, Tally> = Default::default();
+            for q in &questions {
+                let wanted: Vec<String> = q.answers.iter().map(|a| norm(a)).collect();
+                let answer = collection.ask_with(&engine, &q.question, &opts)?;
+                let rank = answer.hits.iter().position(|h| answers(h, &wanted));
+                let first = answer.hits.first();
+                let highlightable = rank == Some(0)
+                    && first.is_some_and(|h| wanted.iter().any(|a| norm(&h.text).contains(a)));
+                let highlighted =
+                    highlightable && first.is_some_and(|h| highlight_right(h, &wanted));
+                for t in [&mut all, by_lang.entry(q.lang.clone()).or_default()] {
+                    t.n += 1;
+                    t.at1 += usize::from(rank == Some(0));
+                    t.at3 += usize::from(rank.is_some_and(|r| r < 3));
+                    t.rr += rank.map_or(0.0, |r| 1.0 / (r + 1) as f64);
+                    t.highlightable += usize::from(highlightable);
+                    t.highlighted += usize::from(highlighted);
+                }
+                if args.verbose && (rank != Some(0) || (highlightable && !highlighted)) {
+                    println!(
+                        "  {} [{}] {:?}: rank {:?}; first {} / {:?}; highlight {:?}",
+                        q.id,
+                        q.lang,
+                        q.question,
+                        rank.map(|r| r + 1),
+                        first.map_or("-", |h| h.doc.as_str()),
+                        first.and_then(|h| h.heading.as_deref()),
+                        first.and_then(|h| h.highlight.as_deref())
+                    );
+                }
             }
-            if args.verbose && (rank != Some(0) || (highlightable && !highlighted)) {
+            println!(
+                "| {} | {centering} | corpus ({}) | {} | {build_s:.1} |",
+                config.name,
+                args.split,
+                all.row()
+            );
+            for (lang, t) in &by_lang {
                 println!(
-                    "  {} [{}] {:?}: rank {:?}; first {} / {:?}; highlight {:?}",
-                    q.id,
-                    q.lang,
-                    q.question,
-                    rank.map(|r| r + 1),
-                    first.map_or("-", |h| h.doc.as_str()),
-                    first.and_then(|h| h.heading.as_deref()),
-                    first.and_then(|h| h.highlight.as_deref())
+                    "| {} | {centering} | · {lang} | {} | |",
+                    config.name,
+                    t.row()
                 );
             }
-        }
-        println!(
-            "| {} | corpus ({}) | {} | {build_s:.1} |",
-            config.name,
-            args.split,
-            all.row()
-        );
-        for (lang, t) in &by_lang {
-            println!("| {} | · {lang} | {} | |", config.name, t.row());
         }
         if let Some(set) = &qa {
             let out = work.path().join(format!("policyqa-{}", config.name));
@@ -273,11 +293,17 @@ fn main() -> Result<()> {
             policyqa::build_opts(&engine, set, work.path(), &out, &config.build_options())?;
             let build_s = started.elapsed().as_secs_f64();
             let collection = Collection::open(&out)?;
-            let m = policyqa::evaluate(&engine, &collection, set, &args.ask)?;
-            println!(
-                "| {} | PolicyQA train | {} | {:.3} | {:.3} (@5) | {:.3} | – | {build_s:.1} |",
-                config.name, m.questions, m.recall_at_1, m.recall_at_5, m.mrr_at_10
-            );
+            for &centering in &args.centerings {
+                let opts = AskOptions {
+                    centering,
+                    ..args.ask.clone()
+                };
+                let m = policyqa::evaluate(&engine, &collection, set, &opts)?;
+                println!(
+                    "| {} | {centering} | PolicyQA train | {} | {:.3} | {:.3} (@5) | {:.3} | – | {build_s:.1} |",
+                    config.name, m.questions, m.recall_at_1, m.recall_at_5, m.mrr_at_10
+                );
+            }
         }
     }
     Ok(())

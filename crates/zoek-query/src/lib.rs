@@ -81,8 +81,8 @@ pub use error::{QueryError, Result};
 pub use format::{CollectionManifest, DocEntry};
 pub use reader::shard;
 pub use reader::{
-    Answer, AskOptions, Collection, CollectionStats, DEFAULT_MAX_QUESTION_BYTES, Hit, RankMode,
-    SegmentStats, Timings,
+    Answer, AskOptions, Centroid, Collection, CollectionStats, DEFAULT_CENTERING,
+    DEFAULT_MAX_QUESTION_BYTES, Hit, RankMode, SegmentStats, Timings,
 };
 pub use segment::{BuildOptions, Progress, ProgressFn, Segment, Stage};
 pub use tantivy::tokenizer::Language;

@@ -441,3 +441,64 @@ fn the_highlight_prefers_a_statement_over_a_question_in_the_text() {
         Some("Wat belemmert de samenwerking tussen buren?")
     );
 }
+
+#[test]
+fn the_centroid_is_the_sum_of_the_sentence_vectors_and_verify_checks_it() {
+    let (dir, engine, collection) = built();
+    let c = collection
+        .centroid()
+        .expect("a new collection has a centroid");
+    let sentences: usize = collection.segments().map(|s| s.sentences()).sum();
+    assert_eq!(c.sentences as usize, sentences);
+    assert_eq!(c.sum.len(), engine.dim());
+    // Unit vectors: their sum is no longer than their count, and not zero.
+    let norm = c.sum.iter().map(|x| x * x).sum::<f64>().sqrt();
+    assert!(norm > 0.0 && norm <= sentences as f64 + 1e-6, "{norm}");
+
+    // Centring changes the scores, not the validity of the answer; 0 turns it off.
+    let q = "wat belemmert de samenwerking?";
+    let ask = |centering| {
+        let opts = AskOptions {
+            k: 5,
+            centering,
+            ..AskOptions::default()
+        };
+        collection.ask_with(&engine, q, &opts)
+    };
+    let plain = ask(0.0).unwrap();
+    let centred = ask(0.6).unwrap();
+    assert_eq!(plain.hits.len(), centred.hits.len());
+    assert_ne!(
+        plain.hits.iter().map(|h| h.dense_score).collect::<Vec<_>>(),
+        centred
+            .hits
+            .iter()
+            .map(|h| h.dense_score)
+            .collect::<Vec<_>>()
+    );
+    for bad in [-0.1, 1.5, f32::NAN] {
+        assert!(
+            matches!(ask(bad), Err(QueryError::InvalidOption(_))),
+            "{bad}"
+        );
+    }
+
+    // A sentence_sum edited by hand opens (it has the right shape) but fails verify.
+    let seg = dir.path().join(&collection.manifest().segments[0].name);
+    let path = seg.join("segment.json");
+    let mut json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let first = json["sentence_sum"][0].as_f64().unwrap();
+    json["sentence_sum"][0] = serde_json::json!(first + 0.5);
+    std::fs::write(&path, serde_json::to_vec(&json).unwrap()).unwrap();
+    let edited = Collection::open(dir.path()).unwrap();
+    let err = edited.verify().unwrap_err();
+    assert!(err.to_string().contains("sentence_sum"), "{err}");
+    // One of the wrong length is refused at open.
+    json["sentence_sum"] = serde_json::json!([1.0, 2.0]);
+    std::fs::write(&path, serde_json::to_vec(&json).unwrap()).unwrap();
+    assert!(matches!(
+        Collection::open(dir.path()),
+        Err(QueryError::Corrupt { .. })
+    ));
+}

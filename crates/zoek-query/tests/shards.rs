@@ -12,8 +12,8 @@ use zoek_query::shard::{
 };
 use zoek_query::text::ingest::RawDocument;
 use zoek_query::{
-    AskOptions, BuildOptions, Collection, CollectionWriter, Engine, HashEmbedder, QueryError,
-    RankMode, TokenCounting,
+    AskOptions, BuildOptions, Centroid, Collection, CollectionWriter, Engine, HashEmbedder,
+    QueryError, RankMode, TokenCounting,
 };
 
 const WORDS: &[&str] = &[
@@ -168,11 +168,12 @@ fn shards_answer_as_one_collection_in_every_mode() {
         let names: Vec<String> = (0..shards.len()).map(|i| format!("s{i}")).collect();
         let sharded =
             ShardedCollection::new(names.iter().cloned().zip(shards.iter()).collect()).unwrap();
-        for mode in RankMode::ALL {
+        for (mode, centering) in RankMode::ALL.into_iter().flat_map(|m| [(m, 0.0), (m, 0.6)]) {
             for filters in [vec![], vec![("group".to_string(), "g1".to_string())]] {
                 let opts = AskOptions {
                     k: 10,
                     mode,
+                    centering,
                     filters: filters.clone(),
                     ..AskOptions::default()
                 };
@@ -184,7 +185,7 @@ fn shards_answer_as_one_collection_in_every_mode() {
                     same(
                         &one,
                         &got.answer,
-                        &format!("{n} shards, {mode}, {filters:?}, {q}"),
+                        &format!("{n} shards, {mode}, centering {centering}, {filters:?}, {q}"),
                     );
                     assert!(!one.hits.is_empty());
                 }
@@ -211,6 +212,25 @@ fn summed_term_statistics_are_the_collections() {
     assert_eq!(TermStats::sum(&[]).unwrap(), None);
 }
 
+#[test]
+fn summed_centroids_are_the_collections() {
+    let (_engine, _dirs, all, shards) = collections(3);
+    let parts: Vec<Centroid> = shards
+        .iter()
+        .map(|s| s.centroid().unwrap().clone())
+        .collect();
+    let sum = Centroid::sum(&parts).unwrap().unwrap();
+    let whole = all.centroid().unwrap();
+    assert_eq!(sum.sentences, whole.sentences);
+    assert_eq!(
+        sum.sentences as usize,
+        all.segments().map(|s| s.sentences()).sum::<usize>()
+    );
+    for (a, b) in sum.sum.iter().zip(&whole.sum) {
+        assert!((a - b).abs() < 1e-9, "{a} vs {b}");
+    }
+}
+
 /// A shard that fails on demand.
 struct Flaky<'a> {
     inner: &'a Collection,
@@ -226,6 +246,9 @@ impl Shard for Flaky<'_> {
             });
         }
         self.inner.term_stats(question)
+    }
+    fn centroid(&self) -> zoek_query::Result<Option<Centroid>> {
+        Ok(self.inner.centroid().cloned())
     }
     fn candidates(&self, query: &ShardQuery) -> zoek_query::Result<ShardCandidates> {
         if self.down.load(Ordering::SeqCst) {

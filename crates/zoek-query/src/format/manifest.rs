@@ -154,6 +154,11 @@ pub struct SegmentManifest {
     pub skipped: Vec<SkippedFile>,
     /// Build time, seconds since the Unix epoch.
     pub created_unix: u64,
+    /// The sum of the segment's sentence vectors, one value per dimension: what the
+    /// collection's centroid is summed from (see `AskOptions::centering`). `None` in
+    /// segments written before zoek recorded it; a merge writes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sentence_sum: Option<Vec<f64>>,
 }
 
 /// Reads `dir/file` as JSON of format `format`, version `version`.
@@ -332,8 +337,26 @@ impl SegmentManifest {
         let manifest: SegmentManifest =
             serde_json::from_value(value).map_err(|e| QueryError::corrupt(&path, e.to_string()))?;
         manifest.check_names(&path)?;
+        manifest.check_sum(&path)?;
         manifest.check_files(dir)?;
         Ok(manifest)
+    }
+
+    /// A sentence sum has one finite value per dimension.
+    fn check_sum(&self, manifest_path: &Path) -> Result<()> {
+        match &self.sentence_sum {
+            Some(sum) if sum.len() != self.dim || !sum.iter().all(|x| x.is_finite()) => {
+                Err(QueryError::corrupt(
+                    manifest_path,
+                    format!(
+                        "sentence_sum needs {} finite values, has {}",
+                        self.dim,
+                        sum.len()
+                    ),
+                ))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Data files must lie inside the collection directory: a manifest naming `../x` or an

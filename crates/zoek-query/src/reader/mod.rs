@@ -5,10 +5,12 @@
 //! |---|---|
 //! | this one | [`Collection`]: open, refresh, passages, documents, stats, verify |
 //! | `ask` | [`AskOptions`], [`RankMode`], [`Answer`], [`Hit`]; candidates from every segment, fused once |
+//! | `centroid` | [`Centroid`]: the collection's mean direction, subtracted from questions against hub sentences |
 //! | `fusion` | ranking math independent of storage: merging shards' candidate lists, the hybrid blend, reciprocal rank fusion |
 //! | `shard` | one question over several collections: the three phases' types, [`Shard`](shard::Shard), [`ShardedCollection`](shard::ShardedCollection) |
 
 mod ask;
+mod centroid;
 mod fusion;
 pub mod shard;
 
@@ -17,7 +19,10 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-pub use ask::{Answer, AskOptions, DEFAULT_MAX_QUESTION_BYTES, Hit, RankMode, Timings};
+pub use ask::{
+    Answer, AskOptions, DEFAULT_CENTERING, DEFAULT_MAX_QUESTION_BYTES, Hit, RankMode, Timings,
+};
+pub use centroid::Centroid;
 
 use crate::error::{QueryError, Result};
 use crate::format::bits::Bits;
@@ -50,6 +55,8 @@ pub struct Collection {
     manifest: CollectionManifest,
     parts: Vec<Part>,
     total: u32,
+    /// The sum of every segment's sentence vectors; `None` when a segment predates it.
+    centroid: Option<Centroid>,
 }
 
 /// Passages, tombstones and bytes of one segment.
@@ -179,11 +186,32 @@ impl Collection {
                 .and_then(|n| total.checked_add(n))
                 .ok_or_else(|| corrupt("more than 2^32 passages in the collection".into()))?;
         }
+        let centroid = if parts
+            .iter()
+            .all(|p| p.segment.manifest().sentence_sum.is_some())
+        {
+            let sums: Vec<Centroid> = parts
+                .iter()
+                .map(|p| Centroid {
+                    sum: p
+                        .segment
+                        .manifest()
+                        .sentence_sum
+                        .clone()
+                        .unwrap_or_default(),
+                    sentences: p.segment.sentences() as u64,
+                })
+                .collect();
+            Centroid::sum(&sums)?
+        } else {
+            None
+        };
         Ok(Self {
             dir: dir.to_path_buf(),
             manifest,
             parts,
             total,
+            centroid,
         })
     }
 
@@ -226,6 +254,13 @@ impl Collection {
     /// True if the collection has no live passage.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// The sum of the snapshot's sentence vectors, which questions are centred on (see
+    /// [`AskOptions::centering`]); `None` for an empty collection or one with a segment
+    /// written before zoek recorded it (merging, or building again, adds it).
+    pub fn centroid(&self) -> Option<&Centroid> {
+        self.centroid.as_ref()
     }
 
     /// Whether any segment is searched through an HNSW index rather than an exact scan.

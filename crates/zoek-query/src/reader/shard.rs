@@ -5,7 +5,7 @@
 //!
 //! | phase | shard answers | root does |
 //! |---|---|---|
-//! | 1. statistics | [`Shard::term_stats`]: document and token counts, per-term document frequencies | sums them ([`TermStats::sum`]), so BM25 scores compare across shards |
+//! | 1. statistics | [`Shard::term_stats`]: document and token counts, per-term document frequencies; [`Shard::centroid`]: the sum of its sentence vectors | sums them ([`TermStats::sum`], [`Centroid::sum`]), so BM25 scores compare across shards, and centres the question on the sum |
 //! | 2. candidates | [`Shard::candidates`] for the question's vector and the summed statistics: raw cosines, best sentences, raw BM25 scores, passage keys ([`ShardCandidates`]) | cuts every list to the collection-wide top and fuses once (hybrid, RRF, dense), ties broken by (shard, passage) |
 //! | 3. fetch | [`Shard::fetch`] of the top `k` by key: text, heading, highlight, metadata | assembles the [`Answer`] |
 //!
@@ -28,9 +28,9 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use super::Collection;
 use super::ask::{Answer, AskOptions, Hit, RankMode, Timings, validate_question};
 use super::fusion::{Ranked, fuse};
+use super::{Centroid, Collection};
 use crate::engine::Engine;
 use crate::error::{QueryError, Result};
 
@@ -44,7 +44,7 @@ pub struct ShardQuery {
     /// the query ([`QueryError::ModelMismatch`]).
     pub model_id: String,
     /// The question's unit vector, from the model that built the shards (with its query
-    /// prefix). Used as given.
+    /// prefix), centred by the root on the shards' summed [`Centroid`]. Used as given.
     pub vector: Vec<f32>,
     /// The question's term statistics summed over all shards; `None` when it has no term
     /// (or in the dense modes).
@@ -184,6 +184,10 @@ pub struct FetchedPassage {
 pub trait Shard: Sync {
     /// Phase 1: the question's term statistics; `None` when it has no term.
     fn term_stats(&self, question: &str) -> Result<Option<TermStats>>;
+    /// Phase 1, with [`AskOptions::centering`]: the sum of the shard's sentence vectors
+    /// ([`Collection::centroid`]); `None` when it has none. The root centres the question
+    /// on the sum over all shards.
+    fn centroid(&self) -> Result<Option<Centroid>>;
     /// Phase 2: the candidates for `query`.
     fn candidates(&self, query: &ShardQuery) -> Result<ShardCandidates>;
     /// Phase 3: the passages, in the order asked. Errors with
@@ -194,6 +198,10 @@ pub trait Shard: Sync {
 impl Shard for Collection {
     fn term_stats(&self, question: &str) -> Result<Option<TermStats>> {
         Collection::term_stats(self, question)
+    }
+
+    fn centroid(&self) -> Result<Option<Centroid>> {
+        Ok(Collection::centroid(self).cloned())
     }
 
     fn candidates(&self, query: &ShardQuery) -> Result<ShardCandidates> {
@@ -208,6 +216,10 @@ impl Shard for Collection {
 impl<S: Shard + ?Sized> Shard for &S {
     fn term_stats(&self, question: &str) -> Result<Option<TermStats>> {
         (**self).term_stats(question)
+    }
+
+    fn centroid(&self) -> Result<Option<Centroid>> {
+        (**self).centroid()
     }
 
     fn candidates(&self, query: &ShardQuery) -> Result<ShardCandidates> {
@@ -422,14 +434,35 @@ impl<S: Shard> ShardedCollection<S> {
     ) -> Result<ShardedAnswer> {
         let mut missing = vec![false; self.shards.len()];
         let lexical = matches!(opts.mode, RankMode::Hybrid | RankMode::Rrf);
-        let stats = if lexical {
-            let found = self.each(&missing, |_, s| s.term_stats(question));
-            let found = self.settle(found, &mut missing, partial)?;
-            let parts: Vec<TermStats> = found.into_iter().flatten().flatten().collect();
-            TermStats::sum(&parts)?
-        } else {
-            None
-        };
+        let centring = opts.centering > 0.0;
+        let mut stats = None;
+        let mut q = q.to_vec();
+        if lexical || centring {
+            let found = self.each(&missing, |_, s| {
+                let stats = if lexical {
+                    s.term_stats(question)?
+                } else {
+                    None
+                };
+                let centroid = if centring { s.centroid()? } else { None };
+                Ok((stats, centroid))
+            });
+            let found: Vec<_> = self
+                .settle(found, &mut missing, partial)?
+                .into_iter()
+                .flatten()
+                .collect();
+            let terms: Vec<TermStats> = found.iter().filter_map(|f| f.0.clone()).collect();
+            stats = TermStats::sum(&terms)?;
+            // As in one collection: centred only when every shard has a centroid.
+            if centring
+                && found.iter().all(|f| f.1.is_some())
+                && let Some(c) = Centroid::sum(found.iter().filter_map(|f| f.1.as_ref()))?
+            {
+                c.center(&mut q, opts.centering);
+            }
+        }
+        let q = q.as_slice();
         let coverage = lexical.then(|| stats.as_ref().map_or(0.0, TermStats::coverage));
         let query = ShardQuery::new(model_id, q.to_vec(), stats, opts);
         let found = self.each(&missing, |_, s| s.candidates(&query));

@@ -12,8 +12,10 @@ use memmap2::Mmap;
 use super::bm25::Bm25;
 use super::dense::{DenseHit, exact_grouped, sentences_to_parents};
 use super::graph::SentenceGraph;
+use super::serializer::vector_sum;
 use crate::engine::dot;
 use crate::error::{QueryError, Result, io_err};
+use crate::format::SEGMENT_FILE;
 use crate::format::array::{MAGIC_SENTENCES, MAGIC_VECTORS, MappedArray};
 use crate::format::bits::Bits;
 use crate::format::jsonl::read_jsonl;
@@ -355,6 +357,21 @@ impl Segment {
     /// the BM25 files' own checksums. The error names the first damaged file.
     pub(crate) fn verify(&self) -> Result<()> {
         self.manifest.verify_checksums(&self.dir)?;
+        if let Some(recorded) = &self.manifest.sentence_sum {
+            // Summed in the serializer's order, so equal but for a manifest edited by hand.
+            let sum = vector_sum(self.sentence_vectors.f32s()?, self.dim());
+            let scale = self.sentences().max(1) as f64;
+            if sum
+                .iter()
+                .zip(recorded)
+                .any(|(a, b)| (a - b).abs() > 1e-9 * scale)
+            {
+                return Err(QueryError::corrupt(
+                    self.dir.join(SEGMENT_FILE),
+                    "sentence_sum is not the sum of the sentence vectors",
+                ));
+            }
+        }
         if let Some(graph) = &self.hnsw {
             graph.verify()?;
         }

@@ -49,6 +49,18 @@ pub(crate) struct SegmentSerializer {
     skipped: Vec<SkippedFile>,
 }
 
+/// The sum of `dim`-wide rows, per dimension, in f64 (so the order of summation barely
+/// matters: the collection and a root over shards sum these again).
+pub(crate) fn vector_sum(rows: &[f32], dim: usize) -> Vec<f64> {
+    let mut sum = vec![0f64; dim];
+    for row in rows.chunks_exact(dim.max(1)) {
+        for (s, &x) in sum.iter_mut().zip(row) {
+            *s += f64::from(x);
+        }
+    }
+    sum
+}
+
 fn id(n: usize, what: &'static str) -> Result<u32> {
     u32::try_from(n).map_err(|_| QueryError::too_many(what))
 }
@@ -212,6 +224,7 @@ impl SegmentSerializer {
             inputs: self.inputs,
             skipped: self.skipped,
             created_unix: unix_now(),
+            sentence_sum: Some(vector_sum(&self.sentence_vectors, dim)),
         };
         let path = dir.join(SEGMENT_FILE);
         let json = serde_json::to_vec_pretty(&manifest).map_err(|source| QueryError::Json {

@@ -288,7 +288,7 @@ impl CollectionWriter {
     }
 
     /// Attaches the segments of `run` named by `receipts` and publishes them with one
-    /// commit. See the [module docs](self).
+    /// commit.
     ///
     /// Every receipt is re-checked: its spec against the collection's, its segment's
     /// `segment.json` against the receipt's checksum, and every data file against its size
