@@ -186,25 +186,20 @@ impl Collection {
                 .and_then(|n| total.checked_add(n))
                 .ok_or_else(|| corrupt("more than 2^32 passages in the collection".into()))?;
         }
-        let centroid = if parts
+        // Only when every segment recorded its sum: a partial centroid would be another one.
+        let sums: Option<Vec<Centroid>> = parts
             .iter()
-            .all(|p| p.segment.manifest().sentence_sum.is_some())
-        {
-            let sums: Vec<Centroid> = parts
-                .iter()
-                .map(|p| Centroid {
-                    sum: p
-                        .segment
-                        .manifest()
-                        .sentence_sum
-                        .clone()
-                        .unwrap_or_default(),
+            .map(|p| {
+                let sum = p.segment.manifest().sentence_sum.clone()?;
+                Some(Centroid {
+                    sum,
                     sentences: p.segment.sentences() as u64,
                 })
-                .collect();
-            Centroid::sum(&sums)?
-        } else {
-            None
+            })
+            .collect();
+        let centroid = match sums {
+            Some(sums) => Centroid::sum(&sums)?,
+            None => None,
         };
         Ok(Self {
             dir: dir.to_path_buf(),
