@@ -43,6 +43,7 @@
 // Libraries log through `tracing`; only their unit tests may print.
 #![cfg_attr(not(test), warn(clippy::print_stdout, clippy::print_stderr))]
 
+mod attention;
 mod embedder;
 mod error;
 pub mod export;

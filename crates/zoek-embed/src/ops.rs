@@ -85,7 +85,7 @@ multiversion! {
 
 /// Sum with eight partial sums (vectorisable).
 #[inline(always)]
-fn sum(xs: &[f32]) -> f32 {
+pub(crate) fn sum(xs: &[f32]) -> f32 {
     let mut acc = [0f32; 8];
     let chunks = xs.chunks_exact(8);
     let rest = chunks.remainder();
@@ -121,13 +121,19 @@ pub fn erf(x: f32) -> f32 {
 pub fn exp(x: f32) -> f32 {
     let x = x.clamp(-87.0, 88.0);
     // Round to nearest by the 1.5·2^23 trick (no SSE4.1 `roundps` needed).
-    let k = (x * std::f32::consts::LOG2_E + 12_582_912.0) - 12_582_912.0;
+    const SHIFTER: f32 = 12_582_912.0;
+    let f = x * std::f32::consts::LOG2_E + SHIFTER;
+    let k = f - SHIFTER;
     let r = x - k * 0.693_145_75 - k * 1.428_606_8e-6;
     let p = 1.0
         + r * (1.0
             + r * (0.5
                 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
-    p * f32::from_bits(((k as i32 + 127) as u32) << 23)
+    // 2^k from the integer k that sits in the low mantissa bits of `f` (|k| <= 127 after
+    // the clamp). Integer bit arithmetic, unlike `k as i32` (a saturating conversion that
+    // compiles to one scalar instruction sequence per lane), keeps the loop vectorised.
+    let ki = f.to_bits().wrapping_sub(SHIFTER.to_bits());
+    p * f32::from_bits(ki.wrapping_add(127) << 23)
 }
 
 /// Lanes the attention loops are padded to, so that they run without scalar remainders.
@@ -166,7 +172,10 @@ multiversion! {
     /// Scaled dot-product attention for the token rows `first..first + out.len() / hidden`:
     /// each attends over its own sequence `bounds[i] = (start, end)`. `kt` is the transposed
     /// keys ([`transpose`]), `probs` scratch of at least the longest sequence.
-    pub fn attention_rows(
+    ///
+    /// One row at a time: the path for CPUs without AVX2 and head sizes the tiles of
+    /// [`crate::attention`] do not divide.
+    pub fn attention_rows_portable(
         out: &mut [f32],
         first: usize,
         q: &[f32],
@@ -269,7 +278,7 @@ multiversion! {
 
 /// Maximum of a non-empty slice, with lane-wise partial maxima (vectorisable).
 #[inline(always)]
-fn max(xs: &[f32]) -> f32 {
+pub(crate) fn max(xs: &[f32]) -> f32 {
     let mut m = [f32::NEG_INFINITY; LANES];
     let (chunks, rest) = xs.as_chunks::<LANES>();
     for c in chunks {
@@ -339,8 +348,8 @@ mod tests {
         };
         // Two calls over a split of the rows, as the parallel path makes them.
         let (a, b) = out.split_at_mut(tokens / 2 * h);
-        attention_rows(a, 0, &q, &kt, &v, bounds, shape, &mut Vec::new());
-        attention_rows(b, tokens / 2, &q, &kt, &v, bounds, shape, &mut Vec::new());
+        attention_rows_portable(a, 0, &q, &kt, &v, bounds, shape, &mut Vec::new());
+        attention_rows_portable(b, tokens / 2, &q, &kt, &v, bounds, shape, &mut Vec::new());
         for t in 0..tokens {
             let &(s0, s1) = bounds.iter().find(|&&(a, b)| a <= t && t < b).unwrap();
             for hh in 0..heads {

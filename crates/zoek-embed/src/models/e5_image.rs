@@ -210,13 +210,29 @@ impl E5ImageModel {
                     ctx.par_chunks_mut(rows * h).enumerate().for_each_init(
                         Vec::new,
                         |probs, (i, out)| {
-                            ops::attention_rows(out, i * rows, &q, &kt, &v, &bounds, shape, probs)
+                            crate::attention::attention_rows(
+                                out,
+                                i * rows,
+                                &q,
+                                &kt,
+                                &v,
+                                &bounds,
+                                shape,
+                                probs,
+                            )
                         },
                     );
                 }
-                Parallelism::Serial => {
-                    ops::attention_rows(&mut ctx, 0, &q, &kt, &v, &bounds, shape, &mut Vec::new())
-                }
+                Parallelism::Serial => crate::attention::attention_rows(
+                    &mut ctx,
+                    0,
+                    &q,
+                    &kt,
+                    &v,
+                    &bounds,
+                    shape,
+                    &mut Vec::new(),
+                ),
             }
             layer.attn_out.forward(&ctx, t, &mut tmp)?;
             ops::layer_norm(

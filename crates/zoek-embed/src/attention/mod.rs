@@ -1,0 +1,368 @@
+//! Scaled dot-product attention of a packed batch, register-blocked over query rows.
+//!
+//! | file | holds |
+//! |---|---|
+//! | `mod.rs` | the entry point, the choice of path, the row-group driver and softmax |
+//! | `avx512.rs` | score and value tiles on 16-lane registers (AVX-512F) |
+//! | `avx2.rs` | the same on 8-lane registers (AVX2 + FMA) |
+//!
+//! The portable path is [`crate::ops::attention_rows_portable`] (also used for head sizes the
+//! SIMD tiles do not divide).
+//!
+//! Why tiles: with e5-small's head size of 32, attention is a few percent of a pass's
+//! multiply-adds but was over half of a build's time (perf, 431 law passages, late
+//! chunking), because one query row at a time re-loads every key and value for one
+//! multiply-add each and waits on two accumulator chains. Here up to `MR` consecutive rows
+//! of one sequence share each key and value load, with `MR × 2` independent FMA chains.
+
+mod avx2;
+mod avx512;
+
+use crate::ops::{AttnShape, attention_rows_portable, exp, kt_stride, max, sum};
+
+/// Which implementation [`attention_rows_with`] runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AttnPath {
+    /// 16-lane tiles.
+    Avx512,
+    /// 8-lane tiles.
+    Avx2,
+    /// One row at a time, compiled for the best of AVX-512 / AVX2 / baseline.
+    Portable,
+}
+
+impl AttnPath {
+    /// The fastest path this CPU runs for head size `hd`.
+    pub(crate) fn detect(hd: usize) -> Self {
+        [Self::Avx512, Self::Avx2]
+            .into_iter()
+            .find(|p| p.is_available(hd))
+            .unwrap_or(Self::Portable)
+    }
+
+    /// Whether this CPU and head size `hd` can take the path.
+    pub(crate) fn is_available(self, hd: usize) -> bool {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Self::Avx512 => {
+                hd.is_multiple_of(16)
+                    && std::arch::is_x86_feature_detected!("avx512f")
+                    && std::arch::is_x86_feature_detected!("avx512vl")
+                    && std::arch::is_x86_feature_detected!("fma")
+            }
+            #[cfg(target_arch = "x86_64")]
+            Self::Avx2 => {
+                hd.is_multiple_of(8)
+                    && std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("fma")
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            Self::Avx512 | Self::Avx2 => false,
+            Self::Portable => true,
+        }
+    }
+}
+
+/// Attention for the token rows `first..first + out.len() / hidden`: each attends over its
+/// own sequence `bounds[i] = (start, end)` (sorted, covering `0..tokens`). `kt` is the
+/// transposed keys ([`crate::ops::transpose`]), `probs` scratch reused between calls.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn attention_rows(
+    out: &mut [f32],
+    first: usize,
+    q: &[f32],
+    kt: &[f32],
+    v: &[f32],
+    bounds: &[(usize, usize)],
+    shape: AttnShape,
+    probs: &mut Vec<f32>,
+) {
+    let path = AttnPath::detect(shape.hidden / shape.heads);
+    attention_rows_with(path, out, first, q, kt, v, bounds, shape, probs);
+}
+
+/// [`attention_rows`] on a chosen path; a path this CPU or head size cannot take runs the
+/// portable one.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn attention_rows_with(
+    path: AttnPath,
+    out: &mut [f32],
+    first: usize,
+    q: &[f32],
+    kt: &[f32],
+    v: &[f32],
+    bounds: &[(usize, usize)],
+    shape: AttnShape,
+    probs: &mut Vec<f32>,
+) {
+    let AttnShape {
+        tokens,
+        hidden: h,
+        heads,
+    } = shape;
+    let rows = out.len() / h;
+    // The tiles read through raw pointers; these bounds make every read in range.
+    assert!(
+        heads > 0
+            && h.is_multiple_of(heads)
+            && out.len().is_multiple_of(h)
+            && first + rows <= tokens
+            && q.len() >= tokens * h
+            && v.len() >= tokens * h
+            && kt.len() >= kt_stride(tokens) * h
+            && bounds.last().is_some_and(|&(_, e)| e == tokens),
+        "attention shapes disagree"
+    );
+    let hd = h / heads;
+    let path = if path.is_available(hd) {
+        path
+    } else {
+        AttnPath::Portable
+    };
+    match path {
+        // SAFETY: the CPU has the path's features and the head size fits its tiles
+        // (`is_available`); the slices hold the shapes asserted above.
+        AttnPath::Avx512 => unsafe { avx512::rows(out, first, q, kt, v, bounds, shape, probs) },
+        // SAFETY: as above.
+        AttnPath::Avx2 => unsafe { avx2::rows(out, first, q, kt, v, bounds, shape, probs) },
+        AttnPath::Portable => attention_rows_portable(out, first, q, kt, v, bounds, shape, probs),
+    }
+}
+
+/// One instruction set's tiles.
+///
+/// # Safety (for implementors and callers)
+/// Pointers come from [`drive`], which keeps every read inside the asserted shapes.
+pub(crate) trait Tiles {
+    /// Query rows per tile, at most 4.
+    const MR: usize;
+    /// Keys per score tile; at most `2 * LANES + 1` so that the padded read past a
+    /// sequence stays inside `kt`'s row.
+    const NR: usize;
+
+    /// `s[r * padded + j] = scale · Σ_e q[r * h + e] · kt[e * stride + j]` for `r < m`,
+    /// `j < padded` (a multiple of `NR`), `e < hd`.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn scores(
+        m: usize,
+        q: *const f32,
+        h: usize,
+        kt: *const f32,
+        stride: usize,
+        hd: usize,
+        padded: usize,
+        scale: f32,
+        s: *mut f32,
+    );
+
+    /// `out[r * h + c] = Σ_{j < len} p[r * padded + j] · v[j * h + c]` for `r < m`, `c < hd`.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn values(
+        m: usize,
+        p: *const f32,
+        padded: usize,
+        len: usize,
+        v: *const f32,
+        h: usize,
+        hd: usize,
+        out: *mut f32,
+    );
+}
+
+/// Groups the rows into runs of at most `T::MR` consecutive rows of one sequence and runs
+/// scores, softmax and values per head. Inlined into each instruction set's entry so that
+/// the softmax loops are compiled for it too.
+///
+/// # Safety
+/// The CPU must run `T`'s instructions, and the slices must hold the shapes
+/// [`attention_rows_with`] asserts.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn drive<T: Tiles>(
+    out: &mut [f32],
+    first: usize,
+    q: &[f32],
+    kt: &[f32],
+    v: &[f32],
+    bounds: &[(usize, usize)],
+    shape: AttnShape,
+    probs: &mut Vec<f32>,
+) {
+    let AttnShape {
+        tokens,
+        hidden: h,
+        heads,
+    } = shape;
+    let hd = h / heads;
+    let stride = kt_stride(tokens);
+    let scale = 1.0 / (hd as f32).sqrt();
+    let rows = out.len() / h;
+    let mut i = 0;
+    while i < rows {
+        let t = first + i;
+        let (s0, s1) = bounds[bounds.partition_point(|&(_, e)| e <= t)];
+        let m = T::MR.min(s1 - t).min(rows - i);
+        let len = s1 - s0;
+        let padded = len.next_multiple_of(T::NR);
+        probs.clear();
+        probs.resize(T::MR * padded, 0.0);
+        for hh in 0..heads {
+            let c0 = hh * hd;
+            // SAFETY: rows t..t + m and columns c0..c0 + hd are inside `q`; keys
+            // s0..s0 + padded of rows c0..c0 + hd are inside `kt` (its stride leaves
+            // 2 * LANES >= NR - 1 columns past the last token); `probs` holds m * padded.
+            unsafe {
+                T::scores(
+                    m,
+                    q.as_ptr().add(t * h + c0),
+                    h,
+                    kt.as_ptr().add(c0 * stride + s0),
+                    stride,
+                    hd,
+                    padded,
+                    scale,
+                    probs.as_mut_ptr(),
+                );
+            }
+            // The reference engine's order (scaled scores, exp, probabilities times 1 / Σ,
+            // then the values), so that the rounding of what follows matches it closely.
+            for r in 0..m {
+                let p = &mut probs[r * padded..r * padded + len];
+                let mx = max(p);
+                for pj in p.iter_mut() {
+                    *pj = exp(*pj - mx);
+                }
+                let inv = 1.0 / sum(p);
+                for pj in p.iter_mut() {
+                    *pj *= inv;
+                }
+            }
+            // SAFETY: value rows s0..s1 and columns c0..c0 + hd are inside `v`; output rows
+            // i..i + m and those columns are inside `out`.
+            unsafe {
+                T::values(
+                    m,
+                    probs.as_ptr(),
+                    padded,
+                    len,
+                    v.as_ptr().add(s0 * h + c0),
+                    h,
+                    hd,
+                    out.as_mut_ptr().add(i * h + c0),
+                );
+            }
+        }
+        i += m;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::transpose;
+
+    fn check(path: AttnPath, tokens: usize, h: usize, heads: usize, bounds: &[(usize, usize)]) {
+        let hd = h / heads;
+        let f = |i: usize| ((i * 37 % 101) as f32 - 50.0) / 40.0;
+        let q: Vec<f32> = (0..tokens * h).map(f).collect();
+        let k: Vec<f32> = (0..tokens * h).map(|i| f(i + 11)).collect();
+        let v: Vec<f32> = (0..tokens * h).map(|i| f(i + 23)).collect();
+        let mut kt = vec![0f32; kt_stride(tokens) * h];
+        transpose(&k, tokens, h, &mut kt);
+        let shape = AttnShape {
+            tokens,
+            hidden: h,
+            heads,
+        };
+        // Split points that cut row groups and sequences, as the parallel path does.
+        for split in [0, 1, tokens / 2, tokens.saturating_sub(3)] {
+            let mut out = vec![f32::NAN; tokens * h];
+            let (a, b) = out.split_at_mut(split * h);
+            let mut probs = Vec::new();
+            attention_rows_with(path, a, 0, &q, &kt, &v, bounds, shape, &mut probs);
+            attention_rows_with(path, b, split, &q, &kt, &v, bounds, shape, &mut probs);
+            for t in 0..tokens {
+                let &(s0, s1) = bounds.iter().find(|&&(a, b)| a <= t && t < b).unwrap();
+                for hh in 0..heads {
+                    let scores: Vec<f64> = (s0..s1)
+                        .map(|s| {
+                            (0..hd)
+                                .map(|e| (q[t * h + hh * hd + e] * k[s * h + hh * hd + e]) as f64)
+                                .sum::<f64>()
+                                / (hd as f64).sqrt()
+                        })
+                        .collect();
+                    let mx = scores.iter().cloned().fold(f64::MIN, f64::max);
+                    let z: f64 = scores.iter().map(|s| (s - mx).exp()).sum();
+                    for e in 0..hd {
+                        let want: f64 = (s0..s1)
+                            .zip(&scores)
+                            .map(|(s, sc)| (sc - mx).exp() / z * v[s * h + hh * hd + e] as f64)
+                            .sum();
+                        let got = out[t * h + hh * hd + e] as f64;
+                        assert!(
+                            (got - want).abs() < 1e-5,
+                            "{path:?} split {split} t{t} h{hh} e{e}: {got} vs {want}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_path_matches_naive_attention() {
+        for path in [AttnPath::Avx512, AttnPath::Avx2, AttnPath::Portable] {
+            // Head sizes of one and two tiles and not a multiple of the lanes (the
+            // portable fallback); sequences of 1, of fewer and more rows than a tile and
+            // keys than a score tile.
+            check(path, 7, 8, 2, &[(0, 3), (3, 7)]);
+            check(path, 37, 64, 2, &[(0, 20), (20, 37)]);
+            check(path, 75, 96, 2, &[(0, 1), (1, 40), (40, 75)]);
+            check(path, 70, 384, 12, &[(0, 5), (5, 6), (6, 70)]);
+            check(path, 40, 48, 1, &[(0, 40)]);
+        }
+    }
+
+    #[test]
+    fn paths_agree_on_e5_shapes() {
+        let (tokens, h, heads) = (131, 384, 12);
+        let bounds = [(0, 64), (64, 65), (65, 131)];
+        let f = |i: usize| ((i * 7919 % 1009) as f32 - 504.0) / 300.0;
+        let q: Vec<f32> = (0..tokens * h).map(f).collect();
+        let k: Vec<f32> = (0..tokens * h).map(|i| f(i + 5)).collect();
+        let v: Vec<f32> = (0..tokens * h).map(|i| f(i + 17)).collect();
+        let mut kt = vec![0f32; kt_stride(tokens) * h];
+        transpose(&k, tokens, h, &mut kt);
+        let shape = AttnShape {
+            tokens,
+            hidden: h,
+            heads,
+        };
+        let run = |path| {
+            let mut out = vec![0f32; tokens * h];
+            attention_rows_with(
+                path,
+                &mut out,
+                0,
+                &q,
+                &kt,
+                &v,
+                &bounds,
+                shape,
+                &mut Vec::new(),
+            );
+            out
+        };
+        let want = run(AttnPath::Portable);
+        for path in [AttnPath::Avx512, AttnPath::Avx2] {
+            let got = run(path);
+            let worst = got
+                .iter()
+                .zip(&want)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0f32, f32::max);
+            assert!(worst < 2e-6, "{path:?}: max difference {worst}");
+        }
+    }
+}
