@@ -150,9 +150,17 @@ pub fn kt_stride(tokens: usize) -> usize {
 /// values; the padding stays zero.
 pub fn transpose(k: &[f32], tokens: usize, h: usize, kt: &mut [f32]) {
     let stride = kt_stride(tokens);
-    for (s, row) in k.chunks_exact(h).enumerate().take(tokens) {
-        for (c, v) in row.iter().enumerate() {
-            kt[c * stride + s] = *v;
+    // Blocks of 16 tokens: each output run is one cache line, and the block's 16 input rows
+    // stay in L1 while all `h` columns are read out of them (a token at a time wrote a
+    // strided column per token, 4% of a build's time).
+    for s0 in (0..tokens).step_by(16) {
+        let s1 = (s0 + 16).min(tokens);
+        let rows = &k[s0 * h..s1 * h];
+        for c in 0..h {
+            let dst = &mut kt[c * stride + s0..c * stride + s1];
+            for (d, row) in dst.iter_mut().zip(rows.chunks_exact(h)) {
+                *d = row[c];
+            }
         }
     }
 }
