@@ -198,6 +198,9 @@ pub struct AskRequest {
     /// [`AskOptions::centering`], between 0 and 1 (default off).
     #[serde(default)]
     pub centering: Option<f32>,
+    /// [`AskOptions::doc_prior`], between 0 and 1 (default off).
+    #[serde(default)]
+    pub doc_prior: Option<f32>,
 }
 
 /// Refuses to serve `addr` without an API key unless it is a loopback address: anyone who
@@ -618,10 +621,15 @@ async fn ask(
     if !(0.0..=1.0).contains(&centering) {
         return error(StatusCode::BAD_REQUEST, "centering must be between 0 and 1");
     }
+    let doc_prior = req.doc_prior.unwrap_or(zoek_query::DEFAULT_DOC_PRIOR);
+    if !(0.0..=1.0).contains(&doc_prior) {
+        return error(StatusCode::BAD_REQUEST, "doc_prior must be between 0 and 1");
+    }
     let opts = AskOptions {
         k,
         mode,
         centering,
+        doc_prior,
         filters: req.filter.into_iter().collect(),
         ..AskOptions::default()
     };

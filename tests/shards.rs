@@ -127,19 +127,24 @@ fn a_root_over_leaves_answers_as_one_collection() {
         write_shards(&file, &urls);
         let set = ShardSet::open(&file, Duration::from_secs(5), None).unwrap();
         let (_root, root) = serve(AppState::sharded(engine.clone(), set, limits));
-        for (mode, centering) in RankMode::ALL.into_iter().flat_map(|m| [(m, 0.0), (m, 0.6)]) {
+        for (mode, centering, doc_prior) in RankMode::ALL
+            .into_iter()
+            .flat_map(|m| [(m, 0.0, 0.0), (m, 0.6, 0.0), (m, 0.0, 0.4)])
+        {
             for q in QUESTIONS {
                 let opts = AskOptions {
                     k: 10,
                     mode,
                     centering,
+                    doc_prior,
                     ..AskOptions::default()
                 };
                 let one = all.ask_with(&engine, q, &opts).unwrap().to_json();
                 let (status, got) = ask(
                     root,
                     &serde_json::json!({
-                        "question": q, "k": 10, "mode": mode.name(), "centering": centering
+                        "question": q, "k": 10, "mode": mode.name(), "centering": centering,
+                        "doc_prior": doc_prior
                     }),
                 );
                 assert_eq!(status, 200, "{got}");
@@ -155,7 +160,7 @@ fn a_root_over_leaves_answers_as_one_collection() {
                 assert_eq!(
                     hits(&one),
                     hits(&got),
-                    "{n} shards, {mode}, centering {centering}: {q}"
+                    "{n} shards, {mode}, centering {centering}, doc prior {doc_prior}: {q}"
                 );
                 for (a, b) in one["hits"]
                     .as_array()
@@ -166,7 +171,7 @@ fn a_root_over_leaves_answers_as_one_collection() {
                     let (a, b) = (a["score"].as_f64().unwrap(), b["score"].as_f64().unwrap());
                     assert!(
                         (a - b).abs() <= 1e-6,
-                        "{n} shards, {mode}, centering {centering}: {q}: {a} vs {b}"
+                        "{n} shards, {mode}, centering {centering}, doc prior {doc_prior}: {q}: {a} vs {b}"
                     );
                 }
                 assert!(

@@ -76,6 +76,7 @@ struct Args {
     ask: AskOptions,
     /// `AskOptions::centering` values, each asked over the same collections.
     centerings: Vec<f32>,
+    doc_priors: Vec<f32>,
     verbose: bool,
 }
 
@@ -90,6 +91,7 @@ fn parse_args() -> Result<Args> {
         distractors: 1500,
         ask: AskOptions::default(),
         centerings: vec![AskOptions::default().centering],
+        doc_priors: Vec::new(),
         verbose: false,
     };
     let mut it = std::env::args().skip(1);
@@ -114,6 +116,7 @@ fn parse_args() -> Result<Args> {
                         "dense_weight" => args.ask.dense_weight = v.parse()?,
                         "bm25_weight" => args.ask.bm25_weight = v.parse()?,
                         "rrf_k" => args.ask.rrf_k = v.parse()?,
+                        "doc_prior" => args.ask.doc_prior = v.parse()?,
                         "mode" => args.ask.mode = v.parse().map_err(anyhow::Error::msg)?,
                         other => bail!("unknown ask option {other}"),
                     }
@@ -125,11 +128,28 @@ fn parse_args() -> Result<Args> {
                     .map(|v| v.parse())
                     .collect::<Result<_, _>>()?
             }
+            "--doc-prior" => {
+                args.doc_priors = value()?
+                    .split(',')
+                    .map(|v| v.parse())
+                    .collect::<Result<_, _>>()?
+            }
             "--verbose" => args.verbose = true,
             other => bail!("unknown argument {other}"),
         }
     }
+    if args.doc_priors.is_empty() {
+        args.doc_priors = vec![args.ask.doc_prior];
+    }
     Ok(args)
+}
+
+/// Every (centering, document prior) pair the run asks with, over the same builds.
+fn variants(args: &Args) -> Vec<(f32, f32)> {
+    args.centerings
+        .iter()
+        .flat_map(|&c| args.doc_priors.iter().map(move |&d| (c, d)))
+        .collect()
 }
 
 fn norm(s: &str) -> String {
@@ -222,7 +242,7 @@ fn main() -> Result<()> {
     );
     println!();
     println!(
-        "| config | centering | set | questions | hits@1 | hits@3 | MRR@10 | highlight@1 | build s |"
+        "| config | centering / doc prior | set | questions | hits@1 | hits@3 | MRR@10 | highlight@1 | build s |"
     );
     println!("|---|---|---|---|---|---|---|---|---|");
     for config in &args.configs {
@@ -235,10 +255,11 @@ fn main() -> Result<()> {
         )?;
         let build_s = started.elapsed().as_secs_f64();
         let collection = Collection::open(&out)?;
-        for &centering in &args.centerings {
+        for (centering, doc_prior) in variants(&args) {
             let opts = AskOptions {
                 k: 10,
                 centering,
+                doc_prior,
                 ..args.ask.clone()
             };
             let mut all = Tally::default();
@@ -274,14 +295,14 @@ fn main() -> Result<()> {
                 }
             }
             println!(
-                "| {} | {centering} | corpus ({}) | {} | {build_s:.1} |",
+                "| {} | {centering} / {doc_prior} | corpus ({}) | {} | {build_s:.1} |",
                 config.name,
                 args.split,
                 all.row()
             );
             for (lang, t) in &by_lang {
                 println!(
-                    "| {} | {centering} | · {lang} | {} | |",
+                    "| {} | {centering} / {doc_prior} | · {lang} | {} | |",
                     config.name,
                     t.row()
                 );
@@ -293,14 +314,15 @@ fn main() -> Result<()> {
             policyqa::build_opts(&engine, set, work.path(), &out, &config.build_options())?;
             let build_s = started.elapsed().as_secs_f64();
             let collection = Collection::open(&out)?;
-            for &centering in &args.centerings {
+            for (centering, doc_prior) in variants(&args) {
                 let opts = AskOptions {
                     centering,
+                    doc_prior,
                     ..args.ask.clone()
                 };
                 let m = policyqa::evaluate(&engine, &collection, set, &opts)?;
                 println!(
-                    "| {} | {centering} | PolicyQA train | {} | {:.3} | {:.3} (@5) | {:.3} | – | {build_s:.1} |",
+                    "| {} | {centering} / {doc_prior} | PolicyQA train | {} | {:.3} | {:.3} (@5) | {:.3} | – | {build_s:.1} |",
                     config.name, m.questions, m.recall_at_1, m.recall_at_5, m.mrr_at_10
                 );
             }

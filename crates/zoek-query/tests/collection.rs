@@ -443,6 +443,41 @@ fn the_highlight_prefers_a_statement_over_a_question_in_the_text() {
 }
 
 #[test]
+fn the_document_prior_reweights_dense_scores_and_refuses_bad_values() {
+    let (_dir, engine, collection) = built();
+    let q = "wat belemmert de samenwerking?";
+    let ask = |doc_prior, mode| {
+        let opts = AskOptions {
+            k: 5,
+            mode,
+            doc_prior,
+            ..AskOptions::default()
+        };
+        collection.ask_with(&engine, q, &opts)
+    };
+    for mode in [RankMode::Hybrid, RankMode::Rrf] {
+        for bad in [-0.1, 1.5, f32::NAN] {
+            assert!(
+                matches!(ask(bad, mode), Err(QueryError::InvalidOption(_))),
+                "{mode}: {bad}"
+            );
+        }
+        let plain = ask(0.0, mode).unwrap();
+        let prior = ask(0.5, mode).unwrap();
+        assert_eq!(plain.hits.len(), prior.hits.len(), "{mode}");
+        if mode == RankMode::Rrf {
+            // Rank fusion only sees the new order, which two documents need not change.
+            continue;
+        }
+        assert_ne!(
+            plain.hits.iter().map(|h| h.score).collect::<Vec<_>>(),
+            prior.hits.iter().map(|h| h.score).collect::<Vec<_>>(),
+            "{mode}: the prior changes the scores"
+        );
+    }
+}
+
+#[test]
 fn the_centroid_is_the_sum_of_the_sentence_vectors_and_verify_checks_it() {
     let (dir, engine, collection) = built();
     let c = collection

@@ -168,12 +168,16 @@ fn shards_answer_as_one_collection_in_every_mode() {
         let names: Vec<String> = (0..shards.len()).map(|i| format!("s{i}")).collect();
         let sharded =
             ShardedCollection::new(names.iter().cloned().zip(shards.iter()).collect()).unwrap();
-        for (mode, centering) in RankMode::ALL.into_iter().flat_map(|m| [(m, 0.0), (m, 0.6)]) {
+        for (mode, centering, doc_prior) in RankMode::ALL
+            .into_iter()
+            .flat_map(|m| [(m, 0.0, 0.0), (m, 0.6, 0.0), (m, 0.0, 0.4)])
+        {
             for filters in [vec![], vec![("group".to_string(), "g1".to_string())]] {
                 let opts = AskOptions {
                     k: 10,
                     mode,
                     centering,
+                    doc_prior,
                     filters: filters.clone(),
                     ..AskOptions::default()
                 };
@@ -185,7 +189,9 @@ fn shards_answer_as_one_collection_in_every_mode() {
                     same(
                         &one,
                         &got.answer,
-                        &format!("{n} shards, {mode}, centering {centering}, {filters:?}, {q}"),
+                        &format!(
+                            "{n} shards, {mode}, centering {centering}, doc prior {doc_prior}, {filters:?}, {q}"
+                        ),
                     );
                     assert!(!one.hits.is_empty());
                 }

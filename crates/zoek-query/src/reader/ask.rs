@@ -27,6 +27,13 @@ pub const DEFAULT_MAX_QUESTION_BYTES: usize = 16 * 1024;
 /// The default [`AskOptions::centering`]: off (see there for what was measured).
 pub const DEFAULT_CENTERING: f32 = 0.0;
 
+/// The default [`AskOptions::doc_prior`]: off (see there for what was measured).
+pub const DEFAULT_DOC_PRIOR: f32 = 0.0;
+
+/// How many of a document's best dense candidates its evidence averages
+/// ([`AskOptions::doc_prior`]).
+pub const DOC_PRIOR_PASSAGES: usize = 3;
+
 /// How passages are ranked. Written and parsed by one set of names ([`RankMode::name`],
 /// [`FromStr`](std::str::FromStr), serde): `hybrid`, `rrf`, `sentence-to-parent` (also
 /// `dense`), `dense-paragraph`.
@@ -129,6 +136,13 @@ pub struct AskOptions {
     /// corpus, whose centroid is its topic (README, "Relevance"). Collections whose segments
     /// predate the centroid are asked uncentred.
     pub centering: f32,
+    /// In the hybrid and RRF modes: the weight `γ` of a document prior in each passage's
+    /// dense score, `(1 − γ)·score + γ·evidence`, where a document's evidence is the mean of
+    /// its best [`DOC_PRIOR_PASSAGES`] dense candidates, counting missing ones at the
+    /// candidate list's lowest score (default [`DEFAULT_DOC_PRIOR`], off; at most 1). A
+    /// generic sentence in a document nothing else matches then no longer wins alone against
+    /// passages of a document that answers the question in several places.
+    pub doc_prior: f32,
     /// Metadata filters, all of which a passage's document must pass (default none):
     /// `("path", prefix)` matches the document's file path as a prefix, `("id", id)` its id,
     /// any other field a JSON-lines field of that value. Applied inside the vector search
@@ -149,6 +163,7 @@ impl Default for AskOptions {
             ef: 128,
             passage_weight: 0.5,
             centering: DEFAULT_CENTERING,
+            doc_prior: DEFAULT_DOC_PRIOR,
             filters: Vec::new(),
         }
     }
@@ -419,12 +434,15 @@ impl Collection {
             passage_vectors,
             ..ShardCandidates::default()
         };
-        let dense_entry = |h: DenseHit| Candidate {
-            passage: h.passage,
-            score: h.score,
-            sentence: h.sentence,
-            best: None,
-            passage_cosine: None,
+        let dense_entry = |h: DenseHit| -> Result<Candidate> {
+            Ok(Candidate {
+                passage: h.passage,
+                score: h.score,
+                sentence: h.sentence,
+                best: None,
+                passage_cosine: None,
+                doc: Some(self.doc_key(h.passage)?),
+            })
         };
         match query.mode {
             RankMode::DenseParagraph => {
@@ -436,13 +454,13 @@ impl Collection {
                 for hit in top(all, query.k) {
                     out.by_passage.push(Candidate {
                         best: self.best(hit.passage, q)?,
-                        ..dense_entry(hit)
+                        ..dense_entry(hit)?
                     });
                 }
             }
             RankMode::SentenceToParent => {
                 let (dense, _) = self.dense_by_sentence(q, query.k, query.ef, &masks, None)?;
-                out.dense = dense.into_iter().map(dense_entry).collect();
+                out.dense = dense.into_iter().map(dense_entry).collect::<Result<_>>()?;
             }
             RankMode::Hybrid | RankMode::Rrf => {
                 let limit = query.candidates.max(query.k);
@@ -464,7 +482,7 @@ impl Collection {
                 for hit in dense {
                     out.dense.push(Candidate {
                         passage_cosine: self.passage_cosine(hit.passage, q, w)?,
-                        ..dense_entry(hit)
+                        ..dense_entry(hit)?
                     });
                 }
                 if passage_vectors && w > 0.0 {
@@ -483,7 +501,7 @@ impl Collection {
                         out.by_passage.push(Candidate {
                             best: self.best(hit.passage, q)?,
                             passage_cosine: self.passage_cosine(hit.passage, q, w)?,
-                            ..dense_entry(hit)
+                            ..dense_entry(hit)?
                         });
                     }
                 }
@@ -494,6 +512,7 @@ impl Collection {
                         sentence: None,
                         best: self.best(passage, q)?,
                         passage_cosine: self.passage_cosine(passage, q, w)?,
+                        doc: Some(self.doc_key(passage)?),
                     });
                 }
             }
@@ -669,6 +688,21 @@ impl Collection {
         Ok(hit)
     }
 
+    /// Passage `p`'s document, as the global id of the document's first passage (unique in
+    /// this snapshot, and cheap: the segment's document table is parsed once).
+    fn doc_key(&self, p: u32) -> Result<u32> {
+        let (part, local) = self.part_of(p)?;
+        let docs = part.segment.docs()?;
+        let i = docs.partition_point(|d| d.passages.end <= local);
+        match docs.get(i) {
+            Some(d) if d.passages.contains(&local) => Ok(p - local + d.passages.start),
+            _ => Err(QueryError::corrupt(
+                &self.dir,
+                format!("passage {p} belongs to no document"),
+            )),
+        }
+    }
+
     fn passage_cosine(&self, p: u32, q: &[f32], w: f32) -> Result<Option<f32>> {
         let (part, local) = self.part_of(p)?;
         part.segment.passage_cosine(local, q, w)
@@ -751,6 +785,12 @@ pub(crate) fn validate_question(question: &str, opts: &AskOptions) -> Result<()>
         return Err(QueryError::InvalidOption(format!(
             "centering must be between 0 and 1, not {}",
             opts.centering
+        )));
+    }
+    if !(0.0..=1.0).contains(&opts.doc_prior) {
+        return Err(QueryError::InvalidOption(format!(
+            "doc_prior must be between 0 and 1, not {}",
+            opts.doc_prior
         )));
     }
     check_filters(&opts.filters)

@@ -10,7 +10,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::ask::{AskOptions, RankMode};
+use super::ask::{AskOptions, DOC_PRIOR_PASSAGES, RankMode};
 use super::shard::{Candidate, ShardCandidates};
 use crate::segment::dense::cut_with_ties;
 
@@ -149,6 +149,15 @@ pub(crate) fn fuse(
             if passage_vectors && w > 0.0 {
                 dense = blend_passage_vectors(dense, &keyed, limit, w);
             }
+            let docs: HashMap<Key, (u32, u32)> = [
+                keyed(|s| &s.dense).collect::<Vec<_>>(),
+                keyed(|s| &s.by_passage).collect(),
+                keyed(|s| &s.lexical).collect(),
+            ]
+            .into_iter()
+            .flatten()
+            .filter_map(|(key, c)| c.doc.map(|d| (key, (key.shard, d))))
+            .collect();
             if opts.mode == RankMode::Hybrid {
                 // Every lexical candidate needs a dense score for the blend to be fair.
                 let known: HashSet<Key> = dense.iter().map(|d| d.key).collect();
@@ -160,6 +169,7 @@ pub(crate) fn fuse(
                         }
                     }
                 }
+                doc_prior(&mut dense, &docs, opts.doc_prior);
                 sort_scored(&mut dense);
                 hybrid(
                     &dense,
@@ -169,6 +179,8 @@ pub(crate) fn fuse(
                     opts.bm25_weight,
                 )
             } else {
+                doc_prior(&mut dense, &docs, opts.doc_prior);
+                sort_scored(&mut dense);
                 let mut fused = reciprocal_rank_fusion(&dense, &lexical, coverage, opts.rrf_k);
                 // Lexical-only passages get their best sentence as highlight.
                 for r in fused.iter_mut().take(k).filter(|r| r.sentence.is_none()) {
@@ -179,6 +191,38 @@ pub(crate) fn fuse(
                 }
                 fused
             }
+        }
+    }
+}
+
+/// Blends each dense candidate's score with its document's evidence,
+/// `(1 − γ)·score + γ·evidence` (see [`AskOptions::doc_prior`]): the mean of the document's
+/// best [`DOC_PRIOR_PASSAGES`] scores in `dense`, missing ones counted at the list's lowest
+/// score. Candidates without a known document keep their score. Leaves the order to the
+/// caller.
+fn doc_prior(dense: &mut [Scored], docs: &HashMap<Key, (u32, u32)>, gamma: f32) {
+    if gamma <= 0.0 || dense.is_empty() {
+        return;
+    }
+    let floor = dense.iter().map(|d| d.score).fold(f32::INFINITY, f32::min);
+    let mut by_doc: HashMap<(u32, u32), Vec<f32>> = HashMap::new();
+    for d in dense.iter() {
+        if let Some(doc) = docs.get(&d.key) {
+            by_doc.entry(*doc).or_default().push(d.score);
+        }
+    }
+    let evidence: HashMap<(u32, u32), f32> = by_doc
+        .into_iter()
+        .map(|(doc, mut scores)| {
+            scores.sort_by(|a, b| b.total_cmp(a));
+            scores.resize(DOC_PRIOR_PASSAGES.max(scores.len()), floor);
+            let top = &scores[..DOC_PRIOR_PASSAGES];
+            (doc, top.iter().sum::<f32>() / top.len() as f32)
+        })
+        .collect();
+    for d in dense.iter_mut() {
+        if let Some(e) = docs.get(&d.key).and_then(|doc| evidence.get(doc)) {
+            d.score = (1.0 - gamma) * d.score + gamma * e;
         }
     }
 }
@@ -424,7 +468,85 @@ mod tests {
             sentence: Some(passage * 10),
             best: None,
             passage_cosine: None,
+            doc: None,
         }
+    }
+
+    #[test]
+    fn doc_prior_keeps_a_lone_generic_hit_from_winning_alone() {
+        // Passage 0 (document 0) is one generic sentence that matches a little better than
+        // the three passages of document 10, which all answer.
+        let with_docs = |list: &[(u32, f32, u32)]| -> ShardCandidates {
+            ShardCandidates {
+                generation: 1,
+                model_id: "m".into(),
+                dense: list
+                    .iter()
+                    .map(|&(p, s, d)| Candidate {
+                        doc: Some(d),
+                        ..candidate(p, s)
+                    })
+                    .collect(),
+                ..ShardCandidates::default()
+            }
+        };
+        let list = with_docs(&[(0, 0.84, 0), (10, 0.83, 10), (11, 0.82, 10), (12, 0.81, 10)]);
+        let ask = |gamma: f32, mode: RankMode| {
+            let opts = AskOptions {
+                k: 4,
+                mode,
+                doc_prior: gamma,
+                ..AskOptions::default()
+            };
+            fuse(&[&list], 0.0, false, &opts)
+                .iter()
+                .map(|r| r.key.passage)
+                .collect::<Vec<_>>()
+        };
+        for mode in [RankMode::Hybrid, RankMode::Rrf] {
+            assert_eq!(
+                ask(0.0, mode)[0],
+                0,
+                "{mode:?}: off, the best sentence wins"
+            );
+            // The floor is 0.81: document 0's evidence is (0.84 + 2 · 0.81) / 3 = 0.82,
+            // document 10's (0.83 + 0.82 + 0.81) / 3 = 0.82 too. At γ = 0.5 passage 0
+            // scores 0.83 and passage 10 0.825: with nothing weaker in the list, the lone
+            // hit is not penalised.
+            assert_eq!(ask(0.5, mode)[0], 0, "{mode:?}");
+        }
+        // With a fourth, weaker candidate the floor drops and the lone hit loses.
+        let list = with_docs(&[
+            (0, 0.84, 0),
+            (10, 0.83, 10),
+            (11, 0.82, 10),
+            (12, 0.81, 10),
+            (20, 0.60, 20),
+        ]);
+        let opts = AskOptions {
+            k: 5,
+            mode: RankMode::Hybrid,
+            doc_prior: 0.5,
+            ..AskOptions::default()
+        };
+        let ranked: Vec<u32> = fuse(&[&list], 0.0, false, &opts)
+            .iter()
+            .map(|r| r.key.passage)
+            .collect();
+        // Floor 0.6. Document 0: (0.84 + 0.6 + 0.6) / 3 = 0.68, so passage 0 scores 0.76;
+        // document 10: 0.82, so passages 10, 11, 12 score 0.825, 0.82, 0.815.
+        assert_eq!(ranked[..4], [10, 11, 12, 0]);
+        assert_eq!(*ranked.last().unwrap(), 20);
+        let mut no_docs = list.clone();
+        for c in &mut no_docs.dense {
+            c.doc = None;
+        }
+        // Candidates without a known document keep their scores.
+        let unchanged: Vec<u32> = fuse(&[&no_docs], 0.0, false, &opts)
+            .iter()
+            .map(|r| r.key.passage)
+            .collect();
+        assert_eq!(unchanged[0], 0);
     }
 
     fn shard(dense: &[(u32, f32)], lexical: &[(u32, f32)]) -> ShardCandidates {

@@ -116,6 +116,11 @@ pub struct Candidate {
     /// them.
     #[serde(default)]
     pub passage_cosine: Option<f32>,
+    /// The passage's document within the shard's snapshot (the global id of the document's
+    /// first passage), for the document prior ([`AskOptions::doc_prior`]); `None` from
+    /// leaves that predate it, whose passages are then not re-weighted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub doc: Option<u32>,
 }
 
 /// Phase 2's answer: a shard's best candidates, each list best first.
