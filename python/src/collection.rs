@@ -152,8 +152,10 @@ impl PyCollection {
         })
     }
 
-    /// The `k` passages that best answer `question`.
-    #[pyo3(signature = (question, k=3, mode="hybrid", filters=None))]
+    /// The `k` passages that best answer `question`. `centering` and `doc_prior` are the
+    /// Rust `AskOptions` of those names (both between 0 and 1, off by default).
+    #[pyo3(signature = (question, k=3, mode="hybrid", filters=None, *, centering=zoek_query::DEFAULT_CENTERING, doc_prior=zoek_query::DEFAULT_DOC_PRIOR))]
+    #[allow(clippy::too_many_arguments)]
     fn ask(
         &self,
         py: Python<'_>,
@@ -161,6 +163,8 @@ impl PyCollection {
         k: usize,
         mode: &str,
         filters: Option<&Bound<'_, PyDict>>,
+        centering: f32,
+        doc_prior: f32,
     ) -> PyResult<Vec<PyHit>> {
         let mode: RankMode = mode.parse().map_err(|_| {
             invalid(format!(
@@ -171,6 +175,8 @@ impl PyCollection {
         let opts = AskOptions {
             k,
             mode,
+            centering,
+            doc_prior,
             filters: convert::filters(filters)?,
             ..AskOptions::default()
         };

@@ -50,6 +50,9 @@ def test_bad_arguments(engine, example, tmp_path):
         c.ask("samenwerking", mode="fastest")
     with pytest.raises(TypeError):
         c.ask("samenwerking", filters={"year": [2024]})
+    for option in ["centering", "doc_prior"]:
+        with pytest.raises(zoek.InvalidInputError, match=option):
+            c.ask("samenwerking", **{option: 1.5})
     with pytest.raises(TypeError, match="unknown option"):
         zoek.build([example], tmp_path / "x", engine=engine, chunk_size=100)
     with pytest.raises(zoek.InvalidInputError, match="sentence_vectors"):

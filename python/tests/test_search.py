@@ -44,6 +44,11 @@ def test_every_mode_and_the_hit_type(engine, example):
         hits = c.ask("wie nam het initiatief?", k=2, mode=mode)
         assert [h.rank for h in hits] == [1, 2]
         assert hits[0].score >= hits[1].score
+    # The ranking options of the Rust API, off by default: asked with zero, as the default.
+    plain = [(h.doc, h.passage, h.score) for h in c.ask("wat belemmert de samenwerking?", k=5)]
+    assert [(h.doc, h.passage, h.score) for h in c.ask("wat belemmert de samenwerking?", k=5, centering=0.0, doc_prior=0.0)] == plain
+    shifted = [h.score for h in c.ask("wat belemmert de samenwerking?", k=5, centering=0.3, doc_prior=0.5)]
+    assert shifted != [s for _, _, s in plain]
     hit = c.ask("wie nam het initiatief?", k=1)[0]
     d = hit.to_dict()
     assert d["doc"] == hit.doc and d["text"] == hit.text and d["metadata"] == {} and d["page"] is None and hit.page is None

@@ -105,6 +105,9 @@ class Collection:
         k: int = 3,
         mode: RankMode = "hybrid",
         filters: Optional[Mapping[str, FilterValue]] = None,
+        *,
+        centering: float = 0.0,
+        doc_prior: float = 0.0,
     ) -> list[Hit]: ...
     def refresh(self) -> bool: ...
     def stats(self) -> dict[str, Any]: ...

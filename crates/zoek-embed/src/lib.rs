@@ -70,14 +70,16 @@ pub use store::{
 };
 pub use tokenize::TextTokenizer;
 
-/// Internals opened only for this crate's kernel benchmark, its loader tests and zoek's fuzz
+/// Internals opened only for this crate's kernel and attention benchmarks, its loader tests and zoek's fuzz
 /// targets (`fuzz/`). Not part of the API: anything here may change or disappear in any
 /// release.
 #[doc(hidden)]
 pub mod internals {
+    pub use crate::attention::{AttnPath, attention_rows_with};
     pub use crate::image::ModelImage;
     pub use crate::kernel::{BLOCK, Backend, Q4Matrix};
     pub use crate::models::e5_image::{E5ImageModel, Parallelism};
+    pub use crate::ops::{AttnShape, kt_stride, transpose};
 
     /// Reads an image's tokenizer section (as installing a model does) and returns its
     /// piece count: for the fuzz targets.

@@ -22,7 +22,7 @@ use crate::ops::{AttnShape, attention_rows_portable, exp, kt_stride, max, sum};
 
 /// Which implementation [`attention_rows_with`] runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum AttnPath {
+pub enum AttnPath {
     /// 16-lane tiles.
     Avx512,
     /// 8-lane tiles.
@@ -33,7 +33,7 @@ pub(crate) enum AttnPath {
 
 impl AttnPath {
     /// The fastest path this CPU runs for head size `hd`.
-    pub(crate) fn detect(hd: usize) -> Self {
+    pub fn detect(hd: usize) -> Self {
         [Self::Avx512, Self::Avx2]
             .into_iter()
             .find(|p| p.is_available(hd))
@@ -41,7 +41,7 @@ impl AttnPath {
     }
 
     /// Whether this CPU and head size `hd` can take the path.
-    pub(crate) fn is_available(self, hd: usize) -> bool {
+    pub fn is_available(self, hd: usize) -> bool {
         match self {
             #[cfg(target_arch = "x86_64")]
             Self::Avx512 => {
@@ -81,10 +81,11 @@ pub(crate) fn attention_rows(
     attention_rows_with(path, out, first, q, kt, v, bounds, shape, probs);
 }
 
-/// [`attention_rows`] on a chosen path; a path this CPU or head size cannot take runs the
+/// Attention of the rows `first..first + out.len() / hidden` (see the crate's
+/// `attention_rows`) on a chosen path; a path this CPU or head size cannot take runs the
 /// portable one.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn attention_rows_with(
+pub fn attention_rows_with(
     path: AttnPath,
     out: &mut [f32],
     first: usize,

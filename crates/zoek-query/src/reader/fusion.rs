@@ -1,6 +1,6 @@
 //! Ranking math, independent of the model and of storage: merging the candidate lists of
 //! one or more shards ([`fuse`]), min-max normalisation, the passage-vector blend, the
-//! coverage-weighted hybrid blend and reciprocal rank fusion.
+//! document prior, the coverage-weighted hybrid blend and reciprocal rank fusion.
 //!
 //! A collection asking itself a question is one shard of one: [`Collection::ask_with`]
 //! and a root over several services run the same [`fuse`], which is why a question asked
