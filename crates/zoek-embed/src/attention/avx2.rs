@@ -48,55 +48,7 @@ pub(super) unsafe fn rows(
 }
 
 #[cfg(target_arch = "x86_64")]
-impl Tiles for Avx2 {
-    const MR: usize = 4;
-    const NR: usize = 16;
-
-    #[inline(always)]
-    unsafe fn scores(
-        m: usize,
-        q: *const f32,
-        h: usize,
-        kt: *const f32,
-        stride: usize,
-        hd: usize,
-        padded: usize,
-        scale: f32,
-        s: *mut f32,
-    ) {
-        // SAFETY: forwarded from the caller; `m <= MR`.
-        unsafe {
-            match m {
-                1 => scores::<1>(q, h, kt, stride, hd, padded, scale, s),
-                2 => scores::<2>(q, h, kt, stride, hd, padded, scale, s),
-                3 => scores::<3>(q, h, kt, stride, hd, padded, scale, s),
-                _ => scores::<4>(q, h, kt, stride, hd, padded, scale, s),
-            }
-        }
-    }
-
-    #[inline(always)]
-    unsafe fn values(
-        m: usize,
-        p: *const f32,
-        padded: usize,
-        len: usize,
-        v: *const f32,
-        h: usize,
-        hd: usize,
-        out: *mut f32,
-    ) {
-        // SAFETY: forwarded from the caller; `m <= MR`.
-        unsafe {
-            match m {
-                1 => values::<1>(p, padded, len, v, h, hd, out),
-                2 => values::<2>(p, padded, len, v, h, hd, out),
-                3 => values::<3>(p, padded, len, v, h, hd, out),
-                _ => values::<4>(p, padded, len, v, h, hd, out),
-            }
-        }
-    }
-}
+tiles_by_rows!(Avx2, nr = 16);
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]

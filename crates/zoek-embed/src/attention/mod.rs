@@ -15,6 +15,62 @@
 //! multiply-add each and waits on two accumulator chains. Here up to `MR` consecutive rows
 //! of one sequence share each key and value load, with `MR × 2` independent FMA chains.
 
+/// Implements [`Tiles`] for a path's marker type from the const-generic `scores::<M>` and
+/// `values::<M>` of the module it is invoked in, dispatching a tile's row count 1..=4.
+macro_rules! tiles_by_rows {
+    ($ty:ty, nr = $nr:expr) => {
+        impl Tiles for $ty {
+            const MR: usize = 4;
+            const NR: usize = $nr;
+
+            #[inline(always)]
+            unsafe fn scores(
+                m: usize,
+                q: *const f32,
+                h: usize,
+                kt: *const f32,
+                stride: usize,
+                hd: usize,
+                padded: usize,
+                scale: f32,
+                s: *mut f32,
+            ) {
+                // SAFETY: forwarded from the caller; `m <= MR`.
+                unsafe {
+                    match m {
+                        1 => scores::<1>(q, h, kt, stride, hd, padded, scale, s),
+                        2 => scores::<2>(q, h, kt, stride, hd, padded, scale, s),
+                        3 => scores::<3>(q, h, kt, stride, hd, padded, scale, s),
+                        _ => scores::<4>(q, h, kt, stride, hd, padded, scale, s),
+                    }
+                }
+            }
+
+            #[inline(always)]
+            unsafe fn values(
+                m: usize,
+                p: *const f32,
+                padded: usize,
+                len: usize,
+                v: *const f32,
+                h: usize,
+                hd: usize,
+                out: *mut f32,
+            ) {
+                // SAFETY: forwarded from the caller; `m <= MR`.
+                unsafe {
+                    match m {
+                        1 => values::<1>(p, padded, len, v, h, hd, out),
+                        2 => values::<2>(p, padded, len, v, h, hd, out),
+                        3 => values::<3>(p, padded, len, v, h, hd, out),
+                        _ => values::<4>(p, padded, len, v, h, hd, out),
+                    }
+                }
+            }
+        }
+    };
+}
+
 mod avx2;
 mod avx512;
 
