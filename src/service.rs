@@ -201,6 +201,9 @@ pub struct AskRequest {
     /// [`AskOptions::doc_prior`], between 0 and 1 (default off).
     #[serde(default)]
     pub doc_prior: Option<f32>,
+    /// [`AskOptions::demote_questions`] (default false).
+    #[serde(default)]
+    pub demote_questions: bool,
 }
 
 /// Refuses to serve `addr` without an API key unless it is a loopback address: anyone who
@@ -630,6 +633,7 @@ async fn ask(
         mode,
         centering,
         doc_prior,
+        demote_questions: req.demote_questions,
         filters: req.filter.into_iter().collect(),
         ..AskOptions::default()
     };

@@ -127,9 +127,15 @@ fn a_root_over_leaves_answers_as_one_collection() {
         write_shards(&file, &urls);
         let set = ShardSet::open(&file, Duration::from_secs(5), None).unwrap();
         let (_root, root) = serve(AppState::sharded(engine.clone(), set, limits));
-        for (mode, centering, doc_prior) in RankMode::ALL
-            .into_iter()
-            .flat_map(|m| [(m, 0.0, 0.0), (m, 0.6, 0.0), (m, 0.0, 0.4)])
+        for (mode, centering, doc_prior, demote_questions) in
+            RankMode::ALL.into_iter().flat_map(|m| {
+                [
+                    (m, 0.0, 0.0, false),
+                    (m, 0.6, 0.0, false),
+                    (m, 0.0, 0.4, false),
+                    (m, 0.0, 0.0, true),
+                ]
+            })
         {
             for q in QUESTIONS {
                 let opts = AskOptions {
@@ -137,6 +143,7 @@ fn a_root_over_leaves_answers_as_one_collection() {
                     mode,
                     centering,
                     doc_prior,
+                    demote_questions,
                     ..AskOptions::default()
                 };
                 let one = all.ask_with(&engine, q, &opts).unwrap().to_json();
@@ -144,7 +151,7 @@ fn a_root_over_leaves_answers_as_one_collection() {
                     root,
                     &serde_json::json!({
                         "question": q, "k": 10, "mode": mode.name(), "centering": centering,
-                        "doc_prior": doc_prior
+                        "doc_prior": doc_prior, "demote_questions": demote_questions
                     }),
                 );
                 assert_eq!(status, 200, "{got}");
@@ -160,7 +167,7 @@ fn a_root_over_leaves_answers_as_one_collection() {
                 assert_eq!(
                     hits(&one),
                     hits(&got),
-                    "{n} shards, {mode}, centering {centering}, doc prior {doc_prior}: {q}"
+                    "{n} shards, {mode}, centering {centering}, doc prior {doc_prior}, demote {demote_questions}: {q}"
                 );
                 for (a, b) in one["hits"]
                     .as_array()
@@ -171,7 +178,7 @@ fn a_root_over_leaves_answers_as_one_collection() {
                     let (a, b) = (a["score"].as_f64().unwrap(), b["score"].as_f64().unwrap());
                     assert!(
                         (a - b).abs() <= 1e-6,
-                        "{n} shards, {mode}, centering {centering}, doc prior {doc_prior}: {q}: {a} vs {b}"
+                        "{n} shards, {mode}, centering {centering}, doc prior {doc_prior}, demote {demote_questions}: {q}: {a} vs {b}"
                     );
                 }
                 assert!(

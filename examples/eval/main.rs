@@ -77,6 +77,7 @@ struct Args {
     /// `AskOptions::centering` values, each asked over the same collections.
     centerings: Vec<f32>,
     doc_priors: Vec<f32>,
+    demotes: Vec<bool>,
     verbose: bool,
 }
 
@@ -92,6 +93,7 @@ fn parse_args() -> Result<Args> {
         ask: AskOptions::default(),
         centerings: vec![AskOptions::default().centering],
         doc_priors: Vec::new(),
+        demotes: Vec::new(),
         verbose: false,
     };
     let mut it = std::env::args().skip(1);
@@ -117,6 +119,7 @@ fn parse_args() -> Result<Args> {
                         "bm25_weight" => args.ask.bm25_weight = v.parse()?,
                         "rrf_k" => args.ask.rrf_k = v.parse()?,
                         "doc_prior" => args.ask.doc_prior = v.parse()?,
+                        "demote_questions" => args.ask.demote_questions = v.parse()?,
                         "mode" => args.ask.mode = v.parse().map_err(anyhow::Error::msg)?,
                         other => bail!("unknown ask option {other}"),
                     }
@@ -134,6 +137,12 @@ fn parse_args() -> Result<Args> {
                     .map(|v| v.parse())
                     .collect::<Result<_, _>>()?
             }
+            "--demote-questions" => {
+                args.demotes = value()?
+                    .split(',')
+                    .map(|v| v.parse())
+                    .collect::<Result<_, _>>()?
+            }
             "--verbose" => args.verbose = true,
             other => bail!("unknown argument {other}"),
         }
@@ -141,15 +150,24 @@ fn parse_args() -> Result<Args> {
     if args.doc_priors.is_empty() {
         args.doc_priors = vec![args.ask.doc_prior];
     }
+    if args.demotes.is_empty() {
+        args.demotes = vec![args.ask.demote_questions];
+    }
     Ok(args)
 }
 
-/// Every (centering, document prior) pair the run asks with, over the same builds.
-fn variants(args: &Args) -> Vec<(f32, f32)> {
-    args.centerings
-        .iter()
-        .flat_map(|&c| args.doc_priors.iter().map(move |&d| (c, d)))
-        .collect()
+/// Every (centering, document prior, question demotion) the run asks with, over the same
+/// builds.
+fn variants(args: &Args) -> Vec<(f32, f32, bool)> {
+    let mut out = Vec::new();
+    for &c in &args.centerings {
+        for &d in &args.doc_priors {
+            for &q in &args.demotes {
+                out.push((c, d, q));
+            }
+        }
+    }
+    out
 }
 
 fn norm(s: &str) -> String {
@@ -242,7 +260,7 @@ fn main() -> Result<()> {
     );
     println!();
     println!(
-        "| config | centering / doc prior | set | questions | hits@1 | hits@3 | MRR@10 | highlight@1 | build s |"
+        "| config | centering / doc prior / demote questions | set | questions | hits@1 | hits@3 | MRR@10 | highlight@1 | build s |"
     );
     println!("|---|---|---|---|---|---|---|---|---|");
     for config in &args.configs {
@@ -255,11 +273,12 @@ fn main() -> Result<()> {
         )?;
         let build_s = started.elapsed().as_secs_f64();
         let collection = Collection::open(&out)?;
-        for (centering, doc_prior) in variants(&args) {
+        for (centering, doc_prior, demote_questions) in variants(&args) {
             let opts = AskOptions {
                 k: 10,
                 centering,
                 doc_prior,
+                demote_questions,
                 ..args.ask.clone()
             };
             let mut all = Tally::default();
@@ -295,14 +314,14 @@ fn main() -> Result<()> {
                 }
             }
             println!(
-                "| {} | {centering} / {doc_prior} | corpus ({}) | {} | {build_s:.1} |",
+                "| {} | {centering} / {doc_prior} / {demote_questions} | corpus ({}) | {} | {build_s:.1} |",
                 config.name,
                 args.split,
                 all.row()
             );
             for (lang, t) in &by_lang {
                 println!(
-                    "| {} | {centering} / {doc_prior} | · {lang} | {} | |",
+                    "| {} | {centering} / {doc_prior} / {demote_questions} | · {lang} | {} | |",
                     config.name,
                     t.row()
                 );
@@ -314,15 +333,16 @@ fn main() -> Result<()> {
             policyqa::build_opts(&engine, set, work.path(), &out, &config.build_options())?;
             let build_s = started.elapsed().as_secs_f64();
             let collection = Collection::open(&out)?;
-            for (centering, doc_prior) in variants(&args) {
+            for (centering, doc_prior, demote_questions) in variants(&args) {
                 let opts = AskOptions {
                     centering,
                     doc_prior,
+                    demote_questions,
                     ..args.ask.clone()
                 };
                 let m = policyqa::evaluate(&engine, &collection, set, &opts)?;
                 println!(
-                    "| {} | {centering} / {doc_prior} | PolicyQA train | {} | {:.3} | {:.3} (@5) | {:.3} | – | {build_s:.1} |",
+                    "| {} | {centering} / {doc_prior} / {demote_questions} | PolicyQA train | {} | {:.3} | {:.3} (@5) | {:.3} | – | {build_s:.1} |",
                     config.name, m.questions, m.recall_at_1, m.recall_at_5, m.mrr_at_10
                 );
             }

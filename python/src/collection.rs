@@ -152,9 +152,9 @@ impl PyCollection {
         })
     }
 
-    /// The `k` passages that best answer `question`. `centering` and `doc_prior` are the
-    /// Rust `AskOptions` of those names (both between 0 and 1, off by default).
-    #[pyo3(signature = (question, k=3, mode="hybrid", filters=None, *, centering=zoek_query::DEFAULT_CENTERING, doc_prior=zoek_query::DEFAULT_DOC_PRIOR))]
+    /// The `k` passages that best answer `question`. `centering`, `doc_prior` and
+    /// `demote_questions` are the Rust `AskOptions` of those names (off by default).
+    #[pyo3(signature = (question, k=3, mode="hybrid", filters=None, *, centering=zoek_query::DEFAULT_CENTERING, doc_prior=zoek_query::DEFAULT_DOC_PRIOR, demote_questions=false))]
     #[allow(clippy::too_many_arguments)]
     fn ask(
         &self,
@@ -165,6 +165,7 @@ impl PyCollection {
         filters: Option<&Bound<'_, PyDict>>,
         centering: f32,
         doc_prior: f32,
+        demote_questions: bool,
     ) -> PyResult<Vec<PyHit>> {
         let mode: RankMode = mode.parse().map_err(|_| {
             invalid(format!(
@@ -177,6 +178,7 @@ impl PyCollection {
             mode,
             centering,
             doc_prior,
+            demote_questions,
             filters: convert::filters(filters)?,
             ..AskOptions::default()
         };

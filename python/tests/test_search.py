@@ -46,8 +46,8 @@ def test_every_mode_and_the_hit_type(engine, example):
         assert hits[0].score >= hits[1].score
     # The ranking options of the Rust API, off by default: asked with zero, as the default.
     plain = [(h.doc, h.passage, h.score) for h in c.ask("wat belemmert de samenwerking?", k=5)]
-    assert [(h.doc, h.passage, h.score) for h in c.ask("wat belemmert de samenwerking?", k=5, centering=0.0, doc_prior=0.0)] == plain
-    shifted = [h.score for h in c.ask("wat belemmert de samenwerking?", k=5, centering=0.3, doc_prior=0.5)]
+    assert [(h.doc, h.passage, h.score) for h in c.ask("wat belemmert de samenwerking?", k=5, centering=0.0, doc_prior=0.0, demote_questions=False)] == plain
+    shifted = [h.score for h in c.ask("wat belemmert de samenwerking?", k=5, centering=0.3, doc_prior=0.5, demote_questions=True)]
     assert shifted != [s for _, _, s in plain]
     hit = c.ask("wie nam het initiatief?", k=1)[0]
     d = hit.to_dict()

@@ -406,6 +406,51 @@ fn search_embedded_matches_ask() {
 }
 
 #[test]
+fn demoted_questions_rank_a_passage_by_its_best_statement() {
+    let engine = Engine::new(HashEmbedder::default());
+    let input = tempfile::tempdir().unwrap();
+    // a.txt repeats the question word for word but answers nothing; b.txt answers.
+    std::fs::write(
+        input.path().join("a.txt"),
+        "Wat belemmert de samenwerking tussen buren? Het weer was mooi die dag.\n",
+    )
+    .unwrap();
+    std::fs::write(
+        input.path().join("b.txt"),
+        "Wantrouwen belemmert de samenwerking tussen buren vaak.\n",
+    )
+    .unwrap();
+    let out = tempfile::tempdir().unwrap();
+    engine.build(&[input.path()], out.path(), &opts()).unwrap();
+    let collection = Collection::open(out.path()).unwrap();
+    let q = "wat belemmert de samenwerking tussen buren?";
+    for mode in [RankMode::Hybrid, RankMode::Rrf, RankMode::SentenceToParent] {
+        let ask = |demote_questions| {
+            let opts = AskOptions {
+                k: 2,
+                mode,
+                demote_questions,
+                ..AskOptions::default()
+            };
+            collection.ask_with(&engine, q, &opts).unwrap()
+        };
+        let plain = ask(false);
+        assert_eq!(
+            plain.hits[0].doc, "a.txt",
+            "{mode}: the question wins undemoted"
+        );
+        let demoted = ask(true);
+        assert_eq!(demoted.hits[0].doc, "b.txt", "{mode}");
+        let a = demoted.hits.iter().find(|h| h.doc == "a.txt").unwrap();
+        assert_eq!(
+            a.highlight.as_deref(),
+            Some("Het weer was mooi die dag."),
+            "{mode}"
+        );
+    }
+}
+
+#[test]
 fn the_highlight_prefers_a_statement_over_a_question_in_the_text() {
     let engine = Engine::new(HashEmbedder::default());
     let input = tempfile::tempdir().unwrap();

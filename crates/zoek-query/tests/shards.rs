@@ -168,9 +168,15 @@ fn shards_answer_as_one_collection_in_every_mode() {
         let names: Vec<String> = (0..shards.len()).map(|i| format!("s{i}")).collect();
         let sharded =
             ShardedCollection::new(names.iter().cloned().zip(shards.iter()).collect()).unwrap();
-        for (mode, centering, doc_prior) in RankMode::ALL
-            .into_iter()
-            .flat_map(|m| [(m, 0.0, 0.0), (m, 0.6, 0.0), (m, 0.0, 0.4)])
+        for (mode, centering, doc_prior, demote_questions) in
+            RankMode::ALL.into_iter().flat_map(|m| {
+                [
+                    (m, 0.0, 0.0, false),
+                    (m, 0.6, 0.0, false),
+                    (m, 0.0, 0.4, false),
+                    (m, 0.0, 0.0, true),
+                ]
+            })
         {
             for filters in [vec![], vec![("group".to_string(), "g1".to_string())]] {
                 let opts = AskOptions {
@@ -178,6 +184,7 @@ fn shards_answer_as_one_collection_in_every_mode() {
                     mode,
                     centering,
                     doc_prior,
+                    demote_questions,
                     filters: filters.clone(),
                     ..AskOptions::default()
                 };
@@ -190,7 +197,7 @@ fn shards_answer_as_one_collection_in_every_mode() {
                         &one,
                         &got.answer,
                         &format!(
-                            "{n} shards, {mode}, centering {centering}, doc prior {doc_prior}, {filters:?}, {q}"
+                            "{n} shards, {mode}, centering {centering}, doc prior {doc_prior}, demote {demote_questions}, {filters:?}, {q}"
                         ),
                     );
                     assert!(!one.hits.is_empty());

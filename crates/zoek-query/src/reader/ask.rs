@@ -143,6 +143,12 @@ pub struct AskOptions {
     /// generic sentence in a document nothing else matches then no longer wins alone against
     /// passages of a document that answers the question in several places.
     pub doc_prior: f32,
+    /// Scores a passage whose best sentence is a question ("Wat helpt en wat belemmert?")
+    /// by its best statement instead, when it has one (default false). A question in the
+    /// text is often the sentence closest to a question, but it answers nothing; the
+    /// highlight already skips it, this moves the passage's rank too. Applied after each
+    /// list is cut, so sharded answers stay those of one collection.
+    pub demote_questions: bool,
     /// Metadata filters, all of which a passage's document must pass (default none):
     /// `("path", prefix)` matches the document's file path as a prefix, `("id", id)` its id,
     /// any other field a JSON-lines field of that value. Applied inside the vector search
@@ -164,6 +170,7 @@ impl Default for AskOptions {
             passage_weight: 0.5,
             centering: DEFAULT_CENTERING,
             doc_prior: DEFAULT_DOC_PRIOR,
+            demote_questions: false,
             filters: Vec::new(),
         }
     }
@@ -442,7 +449,18 @@ impl Collection {
                 best: None,
                 passage_cosine: None,
                 doc: Some(self.doc_key(h.passage)?),
+                statement: match (query.demote_questions, h.sentence) {
+                    (true, Some(sentence)) => self.statement(h.passage, sentence, q)?,
+                    _ => None,
+                },
             })
+        };
+        // For entries scored by their best sentence rather than as a list's own.
+        let best_statement = |p: u32, best: Option<BestSentence>| -> Result<Option<BestSentence>> {
+            match (query.demote_questions, best) {
+                (true, Some(b)) => self.statement(p, b.sentence, q),
+                _ => Ok(None),
+            }
         };
         match query.mode {
             RankMode::DenseParagraph => {
@@ -498,21 +516,25 @@ impl Collection {
                         }
                     }
                     for hit in top(by_passage, limit) {
+                        let best = self.best(hit.passage, q)?;
                         out.by_passage.push(Candidate {
-                            best: self.best(hit.passage, q)?,
+                            best,
                             passage_cosine: self.passage_cosine(hit.passage, q, w)?,
+                            statement: best_statement(hit.passage, best)?,
                             ..dense_entry(hit)?
                         });
                     }
                 }
                 for (passage, score) in lexical {
+                    let best = self.best(passage, q)?;
                     out.lexical.push(Candidate {
                         passage,
                         score,
                         sentence: None,
-                        best: self.best(passage, q)?,
+                        best,
                         passage_cosine: self.passage_cosine(passage, q, w)?,
                         doc: Some(self.doc_key(passage)?),
+                        statement: best_statement(passage, best)?,
                     });
                 }
             }
@@ -686,6 +708,17 @@ impl Collection {
         let mut hit = part.segment.best_sentence(local, q)?;
         hit.passage = p;
         Ok(hit)
+    }
+
+    /// Passage `p`'s best statement when its sentence `sentence` is a question.
+    fn statement(&self, p: u32, sentence: u32, q: &[f32]) -> Result<Option<BestSentence>> {
+        let (part, local) = self.part_of(p)?;
+        Ok(part.segment.statement(local, sentence, q)?.and_then(|h| {
+            h.sentence.map(|sentence| BestSentence {
+                score: h.score,
+                sentence,
+            })
+        }))
     }
 
     /// Passage `p`'s document, as the global id of the document's first passage (unique in

@@ -11,7 +11,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::ask::{AskOptions, DOC_PRIOR_PASSAGES, RankMode};
-use super::shard::{Candidate, ShardCandidates};
+use super::shard::{BestSentence, Candidate, ShardCandidates};
 use crate::segment::dense::cut_with_ties;
 
 /// A passage among shards: the shard's position in the question's list of shards and the
@@ -70,16 +70,35 @@ pub(crate) fn blend_passage(sentence: f32, passage: f32, w: f32) -> f32 {
 
 /// The dense score a candidate list entry carries for its passage as a whole: its best
 /// sentence, blended with its own vector when the shard sent that cosine.
-fn dense_score(key: Key, c: &Candidate, w: f32) -> Scored {
-    let best = c.best.map_or(f32::NEG_INFINITY, |b| b.score);
+fn dense_score(key: Key, c: &Candidate, w: f32, demote: bool) -> Scored {
+    let chosen = if demote {
+        c.statement.or(c.best)
+    } else {
+        c.best
+    };
+    let best = chosen.map_or(f32::NEG_INFINITY, |b| b.score);
     Scored {
         key,
         score: match c.passage_cosine {
             Some(cos) => blend_passage(best, cos, w),
             None => best,
         },
-        sentence: c.best.map(|b| b.sentence),
+        sentence: chosen.map(|b| b.sentence),
     }
+}
+
+/// With [`AskOptions::demote_questions`]: scores the entries whose sentence is a question by
+/// their passage's best statement instead (`statements`), after the list was cut as without
+/// it, and re-sorts.
+fn demote_questions(mut list: Vec<Scored>, statements: &HashMap<Key, BestSentence>) -> Vec<Scored> {
+    for s in &mut list {
+        if let Some(b) = statements.get(&s.key) {
+            s.score = b.score;
+            s.sentence = Some(b.sentence);
+        }
+    }
+    sort_scored(&mut list);
+    list
 }
 
 /// The passage weight a question uses: only collections with passage vectors blend.
@@ -122,6 +141,14 @@ pub(crate) fn fuse(
             .collect()
     };
     let k = opts.k;
+    let demote = opts.demote_questions;
+    let statements: HashMap<Key, BestSentence> = if demote {
+        keyed(|s| &s.dense)
+            .filter_map(|(key, c)| c.statement.map(|b| (key, b)))
+            .collect()
+    } else {
+        HashMap::new()
+    };
     match opts.mode {
         RankMode::DenseParagraph => {
             let best: HashMap<Key, Option<u32>> = keyed(|s| &s.by_passage)
@@ -134,7 +161,10 @@ pub(crate) fn fuse(
             }
             ranked
         }
-        RankMode::SentenceToParent => dense_only(&top_scored(list_scores(|s| &s.dense), k)),
+        RankMode::SentenceToParent => dense_only(&demote_questions(
+            top_scored(list_scores(|s| &s.dense), k),
+            &statements,
+        )),
         RankMode::Hybrid | RankMode::Rrf => {
             let limit = opts.candidates.max(k);
             let w = passage_weight(opts, passage_vectors);
@@ -145,9 +175,10 @@ pub(crate) fn fuse(
                 .collect();
             lexical.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
             lexical.truncate(cut_with_ties(lexical.len(), limit, |i| lexical[i].1));
-            let mut dense = top_scored(list_scores(|s| &s.dense), limit);
+            let mut dense =
+                demote_questions(top_scored(list_scores(|s| &s.dense), limit), &statements);
             if passage_vectors && w > 0.0 {
-                dense = blend_passage_vectors(dense, &keyed, limit, w);
+                dense = blend_passage_vectors(dense, &keyed, limit, w, demote);
             }
             let docs: HashMap<Key, (u32, u32)> = [
                 keyed(|s| &s.dense).collect::<Vec<_>>(),
@@ -163,7 +194,7 @@ pub(crate) fn fuse(
                 let known: HashSet<Key> = dense.iter().map(|d| d.key).collect();
                 for (key, _) in &lexical {
                     if !known.contains(key) {
-                        let hit = dense_score(*key, lexical_entries[key], w);
+                        let hit = dense_score(*key, lexical_entries[key], w, demote);
                         if hit.score.is_finite() {
                             dense.push(hit);
                         }
@@ -185,8 +216,13 @@ pub(crate) fn fuse(
                 // Lexical-only passages get their best sentence as highlight.
                 for r in fused.iter_mut().take(k).filter(|r| r.sentence.is_none()) {
                     if let Some(c) = lexical_entries.get(&r.key) {
-                        r.sentence = c.best.map(|b| b.sentence);
-                        r.dense = Some(c.best.map_or(f32::NEG_INFINITY, |b| b.score));
+                        let chosen = if demote {
+                            c.statement.or(c.best)
+                        } else {
+                            c.best
+                        };
+                        r.sentence = chosen.map(|b| b.sentence);
+                        r.dense = Some(chosen.map_or(f32::NEG_INFINITY, |b| b.score));
                     }
                 }
                 fused
@@ -235,6 +271,7 @@ fn blend_passage_vectors<'a, I>(
     keyed: &impl Fn(fn(&ShardCandidates) -> &[Candidate]) -> I,
     limit: usize,
     w: f32,
+    demote: bool,
 ) -> Vec<Scored>
 where
     I: Iterator<Item = (Key, &'a Candidate)>,
@@ -259,7 +296,7 @@ where
     }
     for (key, c) in by_passage {
         if seen.insert(key) {
-            out.push(dense_score(key, c, w));
+            out.push(dense_score(key, c, w, demote));
         }
     }
     top_scored(out, limit)
@@ -469,6 +506,35 @@ mod tests {
             best: None,
             passage_cosine: None,
             doc: None,
+            statement: None,
+        }
+    }
+
+    #[test]
+    fn demoted_questions_score_by_their_statement_after_the_cut() {
+        // Passage 0's best sentence is a question; its best statement scores 0.5. Passage 2
+        // is cut by the list's top 2 before demotion, as in one collection.
+        let mut list = shard(&[(0, 0.9), (1, 0.8), (2, 0.7)], &[]);
+        list.dense[0].statement = Some(super::super::shard::BestSentence {
+            score: 0.5,
+            sentence: 7,
+        });
+        for mode in [RankMode::SentenceToParent, RankMode::Hybrid, RankMode::Rrf] {
+            let ask = |demote_questions| {
+                let opts = AskOptions {
+                    k: 2,
+                    candidates: 2,
+                    mode,
+                    demote_questions,
+                    ..AskOptions::default()
+                };
+                fuse(&[&list], 0.0, false, &opts)
+                    .iter()
+                    .map(|r| (r.key.passage, r.sentence))
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(ask(false), [(0, Some(0)), (1, Some(10))], "{mode:?}");
+            assert_eq!(ask(true), [(1, Some(10)), (0, Some(7))], "{mode:?}");
         }
     }
 

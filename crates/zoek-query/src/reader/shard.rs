@@ -63,6 +63,10 @@ pub struct ShardQuery {
     /// Metadata filters ([`AskOptions::filters`]).
     #[serde(default)]
     pub filters: Vec<(String, String)>,
+    /// Whether candidates whose sentence is a question carry their passage's best statement
+    /// ([`AskOptions::demote_questions`]).
+    #[serde(default)]
+    pub demote_questions: bool,
 }
 
 impl ShardQuery {
@@ -83,6 +87,7 @@ impl ShardQuery {
             ef: opts.ef,
             passage_weight: opts.passage_weight,
             filters: opts.filters.clone(),
+            demote_questions: opts.demote_questions,
         }
     }
 }
@@ -121,6 +126,11 @@ pub struct Candidate {
     /// leaves that predate it, whose passages are then not re-weighted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub doc: Option<u32>,
+    /// When the entry's sentence (or best sentence) is a question and the passage also has
+    /// statements: the best of those, which [`AskOptions::demote_questions`] scores the
+    /// passage by instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub statement: Option<BestSentence>,
 }
 
 /// Phase 2's answer: a shard's best candidates, each list best first.

@@ -330,6 +330,34 @@ impl Segment {
         Ok(v.map(|v| dot(v, q)))
     }
 
+    /// When sentence row `sentence` of passage `p` is a question and the passage has
+    /// statements too: the best statement's row and cosine to `q` (see
+    /// `AskOptions::demote_questions`); `None` otherwise.
+    pub(crate) fn statement(&self, p: u32, sentence: u32, q: &[f32]) -> Result<Option<DenseHit>> {
+        let stored = self.passage(p)?;
+        let first = stored.first_sentence as usize;
+        let Some(i) = (sentence as usize).checked_sub(first) else {
+            return Ok(None);
+        };
+        if !stored.sentence_text(i).is_some_and(is_question) {
+            return Ok(None);
+        }
+        let dim = self.dim();
+        let vectors = self.sentence_vectors.f32s()?;
+        let best = (0..stored.sentences.len())
+            .filter(|&j| stored.sentence_text(j).is_some_and(|t| !is_question(t)))
+            .filter_map(|j| {
+                let row = first + j;
+                Some((row, dot(vectors.get(row * dim..(row + 1) * dim)?, q)))
+            })
+            .max_by(|a, b| a.1.total_cmp(&b.1));
+        Ok(best.map(|(row, score)| DenseHit {
+            passage: p,
+            score,
+            sentence: Some(row as u32),
+        }))
+    }
+
     /// Index (within passage `p`) of the sentence to highlight. A question in the text is
     /// often the closest sentence to a question, but it does not answer it, so when the
     /// best sentence is a question the closest statement of the passage is shown instead.
