@@ -441,6 +441,14 @@ impl Collection {
             passage_vectors,
             ..ShardCandidates::default()
         };
+        // Only when the root will weigh documents: the lookup is per candidate.
+        let doc_of = |p: u32| -> Result<Option<u32>> {
+            if query.with_docs {
+                self.doc_key(p).map(Some)
+            } else {
+                Ok(None)
+            }
+        };
         let dense_entry = |h: DenseHit| -> Result<Candidate> {
             Ok(Candidate {
                 passage: h.passage,
@@ -448,7 +456,7 @@ impl Collection {
                 sentence: h.sentence,
                 best: None,
                 passage_cosine: None,
-                doc: Some(self.doc_key(h.passage)?),
+                doc: doc_of(h.passage)?,
                 statement: match (query.demote_questions, h.sentence) {
                     (true, Some(sentence)) => self.statement(h.passage, sentence, q)?,
                     _ => None,
@@ -533,7 +541,7 @@ impl Collection {
                         sentence: None,
                         best,
                         passage_cosine: self.passage_cosine(passage, q, w)?,
-                        doc: Some(self.doc_key(passage)?),
+                        doc: doc_of(passage)?,
                         statement: best_statement(passage, best)?,
                     });
                 }

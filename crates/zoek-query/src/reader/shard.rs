@@ -67,6 +67,10 @@ pub struct ShardQuery {
     /// ([`AskOptions::demote_questions`]).
     #[serde(default)]
     pub demote_questions: bool,
+    /// Whether candidates carry their document, for the root's document prior
+    /// ([`AskOptions::doc_prior`] above 0); otherwise the leaf skips the lookup.
+    #[serde(default)]
+    pub with_docs: bool,
 }
 
 impl ShardQuery {
@@ -88,6 +92,7 @@ impl ShardQuery {
             passage_weight: opts.passage_weight,
             filters: opts.filters.clone(),
             demote_questions: opts.demote_questions,
+            with_docs: opts.doc_prior > 0.0,
         }
     }
 }
@@ -122,8 +127,9 @@ pub struct Candidate {
     #[serde(default)]
     pub passage_cosine: Option<f32>,
     /// The passage's document within the shard's snapshot (the global id of the document's
-    /// first passage), for the document prior ([`AskOptions::doc_prior`]); `None` from
-    /// leaves that predate it, whose passages are then not re-weighted.
+    /// first passage), for the document prior ([`AskOptions::doc_prior`]); `None` when the
+    /// query did not ask for it ([`ShardQuery::with_docs`]) and from leaves that predate
+    /// it, whose passages are then not re-weighted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub doc: Option<u32>,
     /// When the entry's sentence (or best sentence) is a question and the passage also has
