@@ -23,7 +23,7 @@ use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use zoek_embed::internals::{E5ImageModel, ModelImage, Parallelism, image_tokenizer_pieces};
+use zoek_embed::internals::{ModelImage, Parallelism, image_tokenizer_pieces, load_e5_image};
 use zoek_embed::{LinearBackend, TextTokenizer};
 use zoek_index::{HnswIndex, HnswParams, Metric, Quantization, WriteOptions, write_index};
 use zoek_query::{
@@ -101,7 +101,7 @@ pub fn model_image(data: &[u8]) -> bool {
         let Ok(image) = ModelImage::open(&path) else {
             return false;
         };
-        match E5ImageModel::load(image, backend) {
+        match load_e5_image(image, backend) {
             Ok(model) => {
                 let seqs: [&[u32]; 3] = [&[0, 5, 6, 7, 2], &[0, 2], &[0, 1, 1, 3, 2]];
                 ok &= model.forward(&seqs, Parallelism::Serial).is_ok();

@@ -11,7 +11,7 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use half::f16;
 use std::hint::black_box;
 use std::time::Duration;
-use zoek_embed::internals::{BLOCK, Backend, Q4Matrix};
+use zoek_embed::internals::{BLOCK, Backend, QMatrix};
 
 /// (rows, cols): attention projections and output, FFN up, FFN down.
 const SHAPES: [(usize, usize); 3] = [(384, 384), (1536, 384), (384, 1536)];
@@ -43,7 +43,7 @@ fn bench_kernel(c: &mut Criterion) {
     for (rows, cols) in SHAPES {
         for tokens in TOKENS {
             let (bytes, x, bias) = data(rows, cols, tokens);
-            let m = Q4Matrix::from_q4_0_bytes(&bytes, rows, cols).expect("valid shape");
+            let m = QMatrix::from_q4_0_bytes(&bytes, rows, cols).expect("valid shape");
             let mut y = vec![0f32; tokens * rows];
             let mut group = c.benchmark_group(format!("q4_linear/{rows}x{cols}/t{tokens}"));
             group.throughput(Throughput::Elements((2 * rows * cols * tokens) as u64));

@@ -9,13 +9,13 @@
 //! (AVX-VNNI), and `vpmaddubsw` + `vpmaddwd` + `vpaddd` on 256 (AVX2, the sequence a
 //! u8 × s8 dot product of 4 needs there). It runs on every thread of a rayon pool at once,
 //! so it is the peak of the cores the GEMM gets. One multiply-add counts as 2 operations,
-//! as in the kernel bench's GFLOP/s. The GEMM is [`Q4Matrix::matmul_with`] on the model's
+//! as in the kernel bench's GFLOP/s. The GEMM is [`QMatrix::matmul_with`] on the model's
 //! three shapes with `--tokens` rows of activations, best of 20 runs each.
 
 use std::hint::black_box;
 use std::time::Instant;
 
-use zoek_embed::internals::{BLOCK, Backend, Q4Matrix};
+use zoek_embed::internals::{BLOCK, Backend, QMatrix};
 
 const ITERS: u64 = 20_000_000;
 
@@ -200,7 +200,7 @@ fn gemm_gops(backend: Backend, rows: usize, cols: usize, tokens: usize) -> f64 {
         bytes.extend_from_slice(&half::f16::from_f32(0.01).to_le_bytes());
         bytes.extend((0..16).map(|_| next() as u8));
     }
-    let m = Q4Matrix::from_q4_0_bytes(&bytes, rows, cols).expect("matrix");
+    let m = QMatrix::from_q4_0_bytes(&bytes, rows, cols).expect("matrix");
     let x: Vec<f32> = (0..tokens * cols)
         .map(|_| (next() % 2000) as f32 / 1000.0 - 1.0)
         .collect();

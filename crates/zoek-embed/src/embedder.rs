@@ -8,8 +8,9 @@ use rayon::prelude::*;
 use crate::error::EmbedError;
 use crate::image::ModelImage;
 use crate::late::{self, LatePassage, LateVectors};
-use crate::linear::LinearBackend;
-use crate::models::e5_image::{E5ImageModel, Parallelism};
+use crate::linear::{LinearBackend, Quantize};
+use crate::models::bert::{BertEncoder, Parallelism};
+use crate::models::e5_image;
 use crate::models::hf::HfModel;
 use crate::tokenize::TextTokenizer;
 use crate::windows::{self, Combiner};
@@ -25,6 +26,10 @@ pub struct EmbedderOptions {
     pub threads: Option<usize>,
     /// Implementation of the e5 image's quantised linear layers.
     pub linear: LinearBackend,
+    /// How a Hugging Face directory's linear layers run: f32 (default) or Q8_0 through
+    /// zoek's int8 kernels. Asking for [`Quantize::Q8`] with the e5 image is an error (it
+    /// is 4-bit already).
+    pub quantize: Quantize,
     /// Query/passage prefixes; `None`: the model's own (see [`Embedder::from_dir_with`]).
     pub prefixes: Option<Prefixes>,
 }
@@ -73,7 +78,7 @@ struct ZoekSettings {
 }
 
 enum Encoder {
-    Image(Box<E5ImageModel>),
+    Image(Box<BertEncoder>),
     Hf(Box<HfModel>),
 }
 
@@ -86,14 +91,17 @@ impl Encoder {
     ) -> Result<Vec<Vec<Vec<f32>>>, EmbedError> {
         match self {
             Self::Image(m) => m.pool(seqs, spans, par),
-            Self::Hf(m) => m.pool(seqs, spans),
+            Self::Hf(m) => m.pool(seqs, spans, par),
         }
     }
 
     /// Whether batches should run side by side (each single-threaded); candle's ops
     /// parallelise inside one batch instead.
     fn parallel_batches(&self) -> bool {
-        matches!(self, Self::Image(_))
+        match self {
+            Self::Image(_) => true,
+            Self::Hf(m) => m.parallel_batches(),
+        }
     }
 }
 
@@ -165,7 +173,8 @@ impl Embedder {
     ///   (`{"query_prefix": "query: ", "passage_prefix": "passage: "}`), else the e5 ones when
     ///   the directory's name or `_name_or_path` in `config.json` names an e5 model, else
     ///   none. The fingerprint is `<directory name>/safetensors/sha256:<hash of
-    ///   model.safetensors>`.
+    ///   model.safetensors>` (`safetensors-q8_0` with [`Quantize::Q8`], whose vectors differ
+    ///   slightly).
     ///
     /// `opts.prefixes` overrides the prefixes in both cases.
     pub fn from_dir_with(dir: impl AsRef<Path>, opts: EmbedderOptions) -> Result<Self, EmbedError> {
@@ -193,10 +202,18 @@ impl Embedder {
                 dir: dir.to_path_buf(),
             });
         }
+        if opts.quantize != Quantize::None {
+            return Err(EmbedError::Unsupported(format!(
+                "{}: quantisation {:?} applies to Hugging Face directories; the e5 image is \
+                 4-bit already",
+                dir.display(),
+                opts.quantize
+            )));
+        }
         let tokenizer = TextTokenizer::from_file(&dir.join(&manifest.tokenizer))?;
         let image = ModelImage::open(&image_path)?;
         let hash = crate::store::sha256_path(&image_path)?;
-        let model = E5ImageModel::load(image, opts.linear)?;
+        let model = e5_image::load(image, opts.linear)?;
         let cfg = model.config().clone();
         let name = manifest
             .model
@@ -217,7 +234,7 @@ impl Embedder {
 
     fn from_hf_dir(dir: &Path, opts: EmbedderOptions) -> Result<Self, EmbedError> {
         let tokenizer = TextTokenizer::from_file(&dir.join("tokenizer.json"))?;
-        let model = HfModel::load(dir)?;
+        let model = HfModel::load(dir, opts.quantize)?;
         let dir_name = dir
             .canonicalize()
             .ok()
@@ -256,7 +273,10 @@ impl Embedder {
         Self::assemble(
             Encoder::Hf(Box::new(model)),
             tokenizer,
-            format!("{name}/safetensors/sha256:{hash}"),
+            match opts.quantize {
+                Quantize::None => format!("{name}/safetensors/sha256:{hash}"),
+                Quantize::Q8 => format!("{name}/safetensors-q8_0/sha256:{hash}"),
+            },
             dim,
             max,
             prefixes,

