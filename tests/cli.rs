@@ -206,9 +206,69 @@ fn corrupt_manifest_and_other_model_fail_cleanly() {
             ),
             "model mismatch",
         );
+        // `--quantize q8`: the same directory through zoek's int8 kernels is its own model.
+        let q8 = |args: &[&str]| {
+            let mut all = vec!["--model", mini.to_str().unwrap(), "--quantize", "q8"];
+            all.extend_from_slice(args);
+            zoek(cache.path(), &all)
+        };
+        assert_clean_failure(
+            &q8(&[
+                "ask",
+                "--index",
+                other.to_str().unwrap(),
+                "wie werkt samen?",
+            ]),
+            "model mismatch",
+        );
+        let other_q8 = cache.path().join("other-q8");
+        let o = q8(&[
+            "index",
+            "--quiet",
+            "--out",
+            other_q8.to_str().unwrap(),
+            docs.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let o = q8(&[
+            "ask",
+            "--index",
+            other_q8.to_str().unwrap(),
+            "wie werkt samen?",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_clean_failure(
+            &zoek(
+                cache.path(),
+                &[
+                    "--model",
+                    mini.to_str().unwrap(),
+                    "ask",
+                    "--index",
+                    other_q8.to_str().unwrap(),
+                    "wie werkt samen?",
+                ],
+            ),
+            "model mismatch",
+        );
     } else {
         eprintln!("SKIPPED (model mismatch part): no {}", mini.display());
     }
+    // The e5 image is 4-bit already: quantising it again is refused, with the reason.
+    assert_clean_failure(
+        &zoek(
+            cache.path(),
+            &[
+                "--quantize",
+                "q8",
+                "ask",
+                "--index",
+                idx.to_str().unwrap(),
+                "x",
+            ],
+        ),
+        "4-bit already",
+    );
 
     // `zoek verify`: ok, then one flipped byte in the sentence vectors is named.
     let o = zoek(cache.path(), &["verify", "--index", idx.to_str().unwrap()]);

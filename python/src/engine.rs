@@ -19,11 +19,17 @@ pub(crate) struct PyEngine {
 #[pymethods]
 impl PyEngine {
     #[new]
-    #[pyo3(signature = (model_dir=None, threads=None))]
-    fn new(py: Python<'_>, model_dir: Option<PathBuf>, threads: Option<usize>) -> PyResult<Self> {
+    #[pyo3(signature = (model_dir=None, threads=None, quantize="none"))]
+    fn new(
+        py: Python<'_>,
+        model_dir: Option<PathBuf>,
+        threads: Option<usize>,
+        quantize: &str,
+    ) -> PyResult<Self> {
         if threads == Some(0) {
             return Err(invalid("threads must be at least 1"));
         }
+        let quantize: zoek_embed::Quantize = quantize.parse().map_err(invalid)?;
         let dir = model_dir.unwrap_or_else(zoek_embed::default_model_dir);
         let embedder = py
             .detach(|| {
@@ -31,6 +37,7 @@ impl PyEngine {
                     &dir,
                     EmbedderOptions {
                         threads,
+                        quantize,
                         ..EmbedderOptions::default()
                     },
                 )

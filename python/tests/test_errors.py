@@ -95,3 +95,19 @@ def test_model_mismatch(root, engine, tmp_path):
     with pytest.raises(zoek.ModelMismatchError):
         zoek.Writer(tmp_path / "c", engine)
     assert zoek.Collection(tmp_path / "c", other).ask("care", k=1)[0].doc == "a"
+
+
+def test_quantize_q8(root, engine):
+    minilm = root / "models" / "all-MiniLM-L6-v2"
+    if not (minilm / ".complete").exists():
+        pytest.skip("SKIPPED: models/fetch did not install all-MiniLM-L6-v2")
+    f32 = zoek.Engine(model_dir=minilm)
+    q8 = zoek.Engine(model_dir=minilm, quantize="q8")
+    assert "safetensors-q8_0" in q8.model_id and q8.model_id != f32.model_id
+    texts = ["The weather is lovely today.", "He drove to the stadium."]
+    a, b = q8.embed_passages(texts), f32.embed_passages(texts)
+    assert (a * b).sum(axis=1).min() >= 0.999
+    with pytest.raises(zoek.InvalidInputError, match="unknown quantisation"):
+        zoek.Engine(model_dir=minilm, quantize="q3")
+    with pytest.raises(zoek.ZoekError, match="4-bit already"):
+        zoek.Engine(quantize="q8")

@@ -50,7 +50,14 @@ def list_models() -> list[tuple[str, pathlib.Path, str]]: ...
 class Engine:
     """The embedding model, loaded once; share one engine between collections and writers."""
 
-    def __init__(self, model_dir: Optional[StrPath] = None, threads: Optional[int] = None) -> None: ...
+    def __init__(
+        self,
+        model_dir: Optional[StrPath] = None,
+        threads: Optional[int] = None,
+        quantize: str = "none",
+    ) -> None:
+        """Loads the model. ``quantize="q8"`` runs a Hugging Face directory's linear layers
+        as Q8_0 through zoek's int8 kernels (the e5 image is 4-bit already and refuses it)."""
     @property
     def model_id(self) -> str: ...
     @property
