@@ -237,3 +237,36 @@ fn exported_image_q8_agrees_with_f32() {
     .unwrap_err();
     assert!(matches!(err, EmbedError::Unsupported(_)), "{err}");
 }
+
+#[test]
+fn q8_refuses_damaged_and_unsupported_configs() {
+    let Some(dir) = minilm_dir() else { return };
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+    let cases: [(&str, serde_json::Value, &str); 5] = [
+        ("vocab_size", serde_json::json!(1u64 << 62), "overflows"),
+        ("vocab_size", serde_json::json!(1u64 << 40), "shape"),
+        ("vocab_size", serde_json::json!(1000), "shape"),
+        ("hidden_act", serde_json::json!("relu"), "hidden_act"),
+        ("max_position_embeddings", serde_json::json!(64), "shape"),
+    ];
+    for (key, value, needle) in cases {
+        let tmp = tempfile::tempdir().unwrap();
+        for f in ["model.safetensors", "tokenizer.json"] {
+            std::os::unix::fs::symlink(dir.join(f).canonicalize().unwrap(), tmp.path().join(f))
+                .unwrap();
+        }
+        let mut c = config.clone();
+        c[key] = value.clone();
+        std::fs::write(tmp.path().join("config.json"), c.to_string()).unwrap();
+        let err = Embedder::from_dir_with(
+            tmp.path(),
+            EmbedderOptions {
+                quantize: Quantize::Q8,
+                ..EmbedderOptions::default()
+            },
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains(needle), "{key} = {value}: {err}");
+    }
+}

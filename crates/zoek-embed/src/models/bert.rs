@@ -131,9 +131,20 @@ impl BertEncoder {
                 config.type_vocab_size
             )));
         }
+        // Sizes may come from an untrusted config.json: products that overflow are errors.
+        let table = |rows: usize, what: &str| {
+            rows.checked_mul(h).ok_or_else(|| {
+                EmbedError::Inconsistent(format!("{what} of {rows} rows × {h} overflows"))
+            })
+        };
+        let position = weights.vector(
+            "emb.pos",
+            table(config.max_position_embeddings, "positions")?,
+        )?;
+        let token_type =
+            weights.vector("emb.type", table(config.type_vocab_size, "token types")?)?;
+        table(config.vocab_size, "word table")?;
         let words = weights.words(config.vocab_size, h)?;
-        let position = weights.vector("emb.pos", config.max_position_embeddings * h)?;
-        let token_type = weights.vector("emb.type", config.type_vocab_size * h)?;
         let ln = |p: &str| -> Result<LayerNorm, EmbedError> {
             let (weight, bias) = weights.layer_norm(p, h)?;
             Ok(LayerNorm { weight, bias })

@@ -368,7 +368,7 @@ impl SafetensorsWeights<'_> {
             message: format!("tensor {name}: {message}"),
         };
         let view = self.st.tensor(name).map_err(|e| bad(e.to_string()))?;
-        if view.shape() != shape {
+        if view.shape() != shape || rows.end > shape[0] {
             return Err(bad(format!("shape {:?}, expected {shape:?}", view.shape())));
         }
         let row: usize = shape[1..].iter().product();
@@ -438,6 +438,8 @@ impl Weights for SafetensorsWeights<'_> {
         let name = format!("{}.weight", self.hf_name("emb.word"));
         let shape = [vocab, hidden];
         let blocks = hidden / BLOCK;
+        // The sizes come from config.json: check them against the tensor before reserving.
+        self.load_rows(&name, &shape, 0..0)?;
         let mut codes = Vec::with_capacity(vocab * hidden);
         let mut scales = Vec::with_capacity(vocab * blocks);
         // A few thousand rows at a time: a 250k-word table never sits in memory as f32.
