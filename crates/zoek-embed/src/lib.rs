@@ -77,7 +77,7 @@ pub use tokenize::TextTokenizer;
 pub mod internals {
     pub use crate::attention::{AttnPath, attention_rows_with};
     pub use crate::image::ModelImage;
-    pub use crate::kernel::{BLOCK, Backend, QMatrix, WeightFormat};
+    pub use crate::kernel::{BLOCK, Backend, MAX_SPLIT, QMatrix, WeightFormat};
     pub use crate::models::bert::{BertEncoder, Parallelism};
     pub use crate::models::e5_image::load as load_e5_image;
     pub use crate::ops::{AttnShape, kt_stride, transpose};

@@ -7,6 +7,7 @@ use candle_core::{Device, Module, Tensor};
 use crate::error::EmbedError;
 use crate::image::{Q4_BLOCK_BYTES, QK};
 use crate::kernel::QMatrix;
+use crate::ops;
 
 /// Which implementation runs the quantised linear layers of the e5 image.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -151,19 +152,58 @@ impl QLinear {
 
     /// `y[t·rows + r] = bias[r] + Σ_c x[t·cols + c] · W[r, c]` for `tokens` rows of `x`.
     pub fn forward(&self, x: &[f32], tokens: usize, y: &mut [f32]) -> Result<(), EmbedError> {
-        debug_assert_eq!(x.len(), tokens * self.cols);
-        debug_assert_eq!(y.len(), tokens * self.rows);
+        self.forward_split(x, tokens, &mut [y])
+    }
+
+    /// [`QLinear::forward`] with exact GELU applied to the outputs (in the kernel's store,
+    /// while they are in cache).
+    pub fn forward_gelu(&self, x: &[f32], tokens: usize, y: &mut [f32]) -> Result<(), EmbedError> {
         match &self.imp {
-            LinearImpl::Kernel(m) => m.matmul(x, tokens, Some(&self.bias), y)?,
+            LinearImpl::Kernel(m) => m.matmul_then(x, tokens, Some(&self.bias), y, ops::gelu)?,
+            LinearImpl::Candle(_) => {
+                self.forward(x, tokens, y)?;
+                ops::gelu(y);
+            }
+        }
+        Ok(())
+    }
+
+    /// [`QLinear::forward`] with the output rows split evenly over `ys` (a stack of layers
+    /// that read the same input): row `r` goes to `ys[r / s]` at `t·s + r % s`, `s = rows /
+    /// ys.len()`.
+    pub fn forward_split(
+        &self,
+        x: &[f32],
+        tokens: usize,
+        ys: &mut [&mut [f32]],
+    ) -> Result<(), EmbedError> {
+        match &self.imp {
+            LinearImpl::Kernel(m) => m.matmul_split(x, tokens, Some(&self.bias), ys)?,
             LinearImpl::Candle(mm) => {
+                if ys.is_empty() || !self.rows.is_multiple_of(ys.len()) {
+                    return Err(EmbedError::Inconsistent(format!(
+                        "{} output rows split {} ways",
+                        self.rows,
+                        ys.len()
+                    )));
+                }
+                let seg = self.rows / ys.len();
+                if ys.iter().any(|y| y.len() != tokens * seg) || x.len() != tokens * self.cols {
+                    return Err(EmbedError::Inconsistent(format!(
+                        "linear layer {}×{} on {tokens} tokens: wrong slice lengths",
+                        self.rows, self.cols
+                    )));
+                }
                 let xt = Tensor::from_slice(x, (tokens, self.cols), &Device::Cpu)?;
                 let out = mm.forward(&xt)?.flatten_all()?.to_vec1::<f32>()?;
-                for (row, o) in y
-                    .chunks_exact_mut(self.rows)
-                    .zip(out.chunks_exact(self.rows))
-                {
-                    for ((d, v), b) in row.iter_mut().zip(o).zip(&self.bias) {
-                        *d = v + b;
+                for (t, row) in out.chunks_exact(self.rows).enumerate() {
+                    for (part, (o, b)) in ys
+                        .iter_mut()
+                        .zip(row.chunks_exact(seg).zip(self.bias.chunks_exact(seg)))
+                    {
+                        for ((d, v), b) in part[t * seg..(t + 1) * seg].iter_mut().zip(o).zip(b) {
+                            *d = v + b;
+                        }
                     }
                 }
             }

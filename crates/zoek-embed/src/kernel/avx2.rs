@@ -14,6 +14,11 @@ use super::Job;
 /// Tokens per tile at most.
 #[cfg(target_arch = "x86_64")]
 const MAX_T: usize = 3;
+/// Panels ahead whose weights the first token tile of a panel prefetches. Few tokens (a
+/// question) stream the weights from L3 or memory once per product and wait on each miss;
+/// the hardware prefetcher does not run far enough ahead on these short panel walks.
+#[cfg(target_arch = "x86_64")]
+const PREFETCH_PANELS: usize = 2;
 
 /// Runs the job.
 ///
@@ -70,6 +75,9 @@ unsafe fn tile_q8<const T: usize>(job: &Job, p: usize, t0: usize) {
     unsafe {
         for b in 0..nb {
             let base = codes.add((p * nb + b) * PANEL_BLOCK_BYTES);
+            if t0 == job.tokens.start {
+                prefetch_ahead(base, nb);
+            }
             let mut acc = [[_mm256_setzero_si256(); T]; 2];
             for g in 0..8 {
                 let mut wabs = [_mm256_setzero_si256(); 2];
@@ -134,6 +142,9 @@ unsafe fn tile<const T: usize>(job: &Job, p: usize, t0: usize) {
     unsafe {
         for b in 0..nb {
             let base = codes.add((p * nb + b) * PANEL_BLOCK_BYTES);
+            if t0 == job.tokens.start {
+                prefetch_ahead(base, nb);
+            }
             let mut acc16 = [[_mm256_setzero_si256(); T]; 2];
             for g in 0..8 {
                 let w0 = _mm256_loadu_si256(base.add(g * 64) as *const __m256i);
@@ -166,6 +177,22 @@ unsafe fn tile<const T: usize>(job: &Job, p: usize, t0: usize) {
             _mm256_storeu_ps(sums.as_mut_ptr().add(8), facc[1][t]);
         }
         job.store(p, t0 + t, &sums);
+    }
+}
+
+/// Prefetches into L1 the block at `base` of the panel [`PREFETCH_PANELS`] ahead.
+///
+/// # Safety
+/// The CPU must support SSE; the address may lie past the weights (a prefetch never faults).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn prefetch_ahead(base: *const u8, blocks: usize) {
+    use super::layout::PANEL_BLOCK_BYTES;
+    use std::arch::x86_64::*;
+    let ahead = base.wrapping_add(PREFETCH_PANELS * blocks * PANEL_BLOCK_BYTES);
+    for line in 0..PANEL_BLOCK_BYTES / 64 {
+        _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(line * 64) as *const i8);
     }
 }
 

@@ -99,28 +99,26 @@ unsafe fn tile<const R: usize, const T: usize>(job: &Job, p0: usize, t0: usize) 
             }
         }
     }
-    let rows = job.w.rows;
     for (r, facc) in facc.iter().enumerate() {
         let p = p0 + r;
-        let r0 = p * PANEL;
-        if r0 + PANEL <= rows {
-            let bias = match job.bias {
-                // SAFETY: the bias holds `rows` values and `r0 + 16 <= rows`.
-                Some(b) => unsafe { _mm512_loadu_ps(b.as_ptr().add(r0)) },
-                None => _mm512_setzero_ps(),
-            };
-            for (t, v) in facc.iter().enumerate() {
-                // SAFETY: the job owns output cells (t0 + t, r0..r0 + 16) of `tokens x rows`.
-                unsafe {
-                    _mm512_storeu_ps(job.out.add((t0 + t) * rows + r0), _mm512_add_ps(*v, bias))
-                };
-            }
-        } else {
-            for (t, v) in facc.iter().enumerate() {
-                let mut sums = [0f32; PANEL];
-                // SAFETY: `sums` holds 16 floats.
-                unsafe { _mm512_storeu_ps(sums.as_mut_ptr(), *v) };
-                job.store(p, t0 + t, &sums);
+        let bias = match job.bias {
+            // SAFETY: the bias holds `rows` values; it is only read for a full panel
+            // (`contiguous` below), so `p * 16 + 16 <= rows`.
+            Some(b) if (p + 1) * PANEL <= job.w.rows => unsafe {
+                _mm512_loadu_ps(b.as_ptr().add(p * PANEL))
+            },
+            _ => _mm512_setzero_ps(),
+        };
+        for (t, v) in facc.iter().enumerate() {
+            match job.contiguous(p, t0 + t) {
+                // SAFETY: the job owns these 16 output cells of token t0 + t.
+                Some(dst) => unsafe { _mm512_storeu_ps(dst, _mm512_add_ps(*v, bias)) },
+                None => {
+                    let mut sums = [0f32; PANEL];
+                    // SAFETY: `sums` holds 16 floats.
+                    unsafe { _mm512_storeu_ps(sums.as_mut_ptr(), *v) };
+                    job.store(p, t0 + t, &sums);
+                }
             }
         }
     }

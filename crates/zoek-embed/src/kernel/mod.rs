@@ -213,7 +213,40 @@ impl QMatrix {
         bias: Option<&[f32]>,
         y: &mut [f32],
     ) -> Result<(), KernelError> {
-        self.run(self.backend, x, tokens, bias, y)
+        self.run(self.backend, x, tokens, bias, &mut [y], None)
+    }
+
+    /// [`QMatrix::matmul`] with the output rows split evenly over `ys`: output row `r` of
+    /// token `t` goes to `ys[r / s][t * s + r % s]` with `s = rows / ys.len()`.
+    ///
+    /// This is how one product serves several layers that read the same input (a
+    /// transformer's query, key and value projections stacked into one matrix): the input
+    /// is quantised once and the whole product is split over the pool as one.
+    /// Returns [`KernelError::SliceLength`] when `ys` is empty or longer than
+    /// [`MAX_SPLIT`], when `rows` is not a multiple of its length, or when a slice does not
+    /// fit.
+    pub fn matmul_split(
+        &self,
+        x: &[f32],
+        tokens: usize,
+        bias: Option<&[f32]>,
+        ys: &mut [&mut [f32]],
+    ) -> Result<(), KernelError> {
+        self.run(self.backend, x, tokens, bias, ys, None)
+    }
+
+    /// [`QMatrix::matmul`] followed by `post` on the finished outputs, applied to each run
+    /// of them while it is still in cache; `post` must act element by element (an
+    /// activation function), as it sees runs of any length in any order.
+    pub fn matmul_then(
+        &self,
+        x: &[f32],
+        tokens: usize,
+        bias: Option<&[f32]>,
+        y: &mut [f32],
+        post: fn(&mut [f32]),
+    ) -> Result<(), KernelError> {
+        self.run(self.backend, x, tokens, bias, &mut [y], Some(post))
     }
 
     /// [`QMatrix::matmul`] on a chosen backend, for tests and benchmarks.
@@ -230,7 +263,7 @@ impl QMatrix {
         if !backend.is_available() {
             return Err(KernelError::Unavailable(backend));
         }
-        self.run(backend, x, tokens, bias, y)
+        self.run(backend, x, tokens, bias, &mut [y], None)
     }
 
     /// The weights as f32, `rows x cols` row-major, exactly `(code - zero) * d`.
@@ -244,11 +277,24 @@ impl QMatrix {
         x: &[f32],
         tokens: usize,
         bias: Option<&[f32]>,
-        y: &mut [f32],
+        ys: &mut [&mut [f32]],
+        post: Option<fn(&mut [f32])>,
     ) -> Result<(), KernelError> {
         let (rows, cols) = (self.rows(), self.cols());
         check_len("x", tokens.saturating_mul(cols), x.len())?;
-        check_len("y", tokens.saturating_mul(rows), y.len())?;
+        if ys.is_empty() || ys.len() > MAX_SPLIT || !rows.is_multiple_of(ys.len()) {
+            return Err(KernelError::SliceLength {
+                what: "output parts",
+                expected: rows,
+                got: ys.len(),
+            });
+        }
+        let seg = rows / ys.len();
+        let mut ptrs = [std::ptr::null_mut(); MAX_SPLIT];
+        for (p, y) in ptrs.iter_mut().zip(ys.iter_mut()) {
+            check_len("y", tokens.saturating_mul(seg), y.len())?;
+            *p = y.as_mut_ptr();
+        }
         if let Some(b) = bias {
             check_len("bias", rows, b.len())?;
         }
@@ -257,14 +303,23 @@ impl QMatrix {
         }
         let parallel = x.len() * rows >= PAR_MIN_MACS && rayon::current_num_threads() > 1;
         let acts = QuantActs::new(x, tokens, cols, self.packed.zero, backend, parallel);
-        let out = OutPtr(y.as_mut_ptr());
+        let out = Out { ptrs, seg };
         let panels = self.packed.panels();
+        let job = |ps, ts| Job {
+            w: &self.packed,
+            acts: &acts,
+            bias,
+            post,
+            out,
+            panels: ps,
+            tokens: ts,
+        };
         if !parallel {
             for t0 in (0..tokens).step_by(TOKEN_CHUNK) {
                 let ts = t0..(t0 + TOKEN_CHUNK).min(tokens);
-                // SAFETY: `y` holds `tokens * rows` elements (checked above) and this is the
-                // only writer.
-                unsafe { self.tile_range(backend, &acts, bias, out, 0..panels, ts) };
+                // SAFETY: every output slice holds `tokens * seg` elements (checked above) and
+                // this is the only writer.
+                unsafe { run_job(backend, &job(0..panels, ts)) };
             }
             return Ok(());
         }
@@ -283,43 +338,27 @@ impl QMatrix {
                 let ts = tc * TOKEN_CHUNK..((tc + 1) * TOKEN_CHUNK).min(tokens);
                 let ps = pc * per..((pc + 1) * per).min(panels);
                 // SAFETY: tasks cover disjoint (token, panel) cells, so no two write the same
-                // element of `y`, which outlives the parallel loop.
-                unsafe { self.tile_range(backend, &acts, bias, out, ps, ts) };
+                // element of the outputs, which outlive the parallel loop.
+                unsafe { run_job(backend, &job(ps, ts)) };
             });
         Ok(())
     }
+}
 
-    /// Computes outputs for panels `ps` and tokens `ts`.
-    ///
-    /// # Safety
-    /// `out` must point to `tokens * rows` writable floats that nobody else touches in the
-    /// given cells while this runs.
-    unsafe fn tile_range(
-        &self,
-        backend: Backend,
-        acts: &QuantActs,
-        bias: Option<&[f32]>,
-        out: OutPtr,
-        ps: std::ops::Range<usize>,
-        ts: std::ops::Range<usize>,
-    ) {
-        let job = Job {
-            w: &self.packed,
-            acts,
-            bias,
-            out: out.0,
-            panels: ps,
-            tokens: ts,
-        };
-        match backend {
-            // SAFETY: callers only pass backends whose features are present.
-            Backend::Avx512Vnni => unsafe { avx512::run(&job) },
-            // SAFETY: as above.
-            Backend::AvxVnni => unsafe { avxvnni::run(&job) },
-            // SAFETY: as above.
-            Backend::Avx2 => unsafe { avx2::run(&job) },
-            Backend::Scalar => scalar::run(&job),
-        }
+/// Computes the job's outputs on `backend`.
+///
+/// # Safety
+/// `backend` must run on this CPU, and the job's output cells must be writable and touched
+/// by nobody else while this runs.
+unsafe fn run_job(backend: Backend, job: &Job) {
+    match backend {
+        // SAFETY: callers only pass backends whose features are present.
+        Backend::Avx512Vnni => unsafe { avx512::run(job) },
+        // SAFETY: as above.
+        Backend::AvxVnni => unsafe { avxvnni::run(job) },
+        // SAFETY: as above.
+        Backend::Avx2 => unsafe { avx2::run(job) },
+        Backend::Scalar => scalar::run(job),
     }
 }
 
@@ -328,40 +367,74 @@ struct Job<'a> {
     w: &'a Packed,
     acts: &'a QuantActs,
     bias: Option<&'a [f32]>,
-    /// `tokens x rows` output; only the job's cells are written.
-    out: *mut f32,
+    post: Option<fn(&mut [f32])>,
+    out: Out,
     panels: std::ops::Range<usize>,
     tokens: std::ops::Range<usize>,
 }
 
 impl Job<'_> {
-    /// Stores `PANEL` finished sums of `panel` for token `t`, adding the bias and dropping
-    /// the padding rows of a short last panel.
+    /// Where the 16 outputs of `panel` for token `t` start, when they are one contiguous
+    /// run of a full panel and need no epilogue beyond the bias.
+    #[inline(always)]
+    fn contiguous(&self, panel: usize, t: usize) -> Option<*mut f32> {
+        let (r0, seg) = (panel * PANEL, self.out.seg);
+        let whole = r0 + PANEL <= self.w.rows && r0 / seg == (r0 + PANEL - 1) / seg;
+        // SAFETY: `r0 / seg < parts` and the offset is inside that part's `tokens x seg`.
+        (whole && self.post.is_none())
+            .then(|| unsafe { self.out.ptrs[r0 / seg].add(t * seg + r0 % seg) })
+    }
+
+    /// Stores `PANEL` finished sums of `panel` for token `t`, adding the bias, dropping the
+    /// padding rows of a short last panel and applying the epilogue.
     #[inline(always)]
     fn store(&self, panel: usize, t: usize, sums: &[f32; PANEL]) {
         let rows = self.w.rows;
+        let seg = self.out.seg;
         let r0 = panel * PANEL;
-        let n = PANEL.min(rows - r0);
-        // SAFETY: `t < tokens` and `r0 + n <= rows`, inside the `tokens x rows` output the
-        // job owns these cells of.
-        let dst = unsafe { std::slice::from_raw_parts_mut(self.out.add(t * rows + r0), n) };
-        match self.bias {
-            Some(b) => {
-                for ((d, s), b) in dst.iter_mut().zip(sums).zip(&b[r0..r0 + n]) {
-                    *d = s + b;
+        let end = (r0 + PANEL).min(rows);
+        let mut r = r0;
+        // A panel may straddle two output parts: one contiguous run per part.
+        while r < end {
+            let stop = end.min((r / seg + 1) * seg);
+            // SAFETY: `t < tokens` and `r..stop` lies inside part `r / seg`, whose
+            // `tokens x seg` cells (t, r % seg ..) the job owns.
+            let dst = unsafe {
+                std::slice::from_raw_parts_mut(
+                    self.out.ptrs[r / seg].add(t * seg + r % seg),
+                    stop - r,
+                )
+            };
+            let src = &sums[r - r0..stop - r0];
+            match self.bias {
+                Some(b) => {
+                    for ((d, s), b) in dst.iter_mut().zip(src).zip(&b[r..stop]) {
+                        *d = s + b;
+                    }
                 }
+                None => dst.copy_from_slice(src),
             }
-            None => dst.copy_from_slice(&sums[..n]),
+            if let Some(post) = self.post {
+                post(dst);
+            }
+            r = stop;
         }
     }
 }
 
+/// Most output parts of one [`QMatrix::matmul_split`].
+pub const MAX_SPLIT: usize = 4;
+
+/// The output parts of a product: `seg` rows each.
 #[derive(Clone, Copy)]
-struct OutPtr(*mut f32);
-// SAFETY: the pointer is only used for disjoint writes while the owning slice is borrowed.
-unsafe impl Send for OutPtr {}
+struct Out {
+    ptrs: [*mut f32; MAX_SPLIT],
+    seg: usize,
+}
+// SAFETY: the pointers are only used for disjoint writes while the owning slices are borrowed.
+unsafe impl Send for Out {}
 // SAFETY: as above.
-unsafe impl Sync for OutPtr {}
+unsafe impl Sync for Out {}
 
 fn check_len(what: &'static str, expected: usize, got: usize) -> Result<(), KernelError> {
     if expected == got {

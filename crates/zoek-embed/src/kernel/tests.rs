@@ -322,6 +322,69 @@ fn dequantize_decodes_q4_0() {
     assert_eq!(m.dequantize(), decode_q4(&bytes, rows, cols));
 }
 
+/// Split outputs and the epilogue change where results go and what is applied after the
+/// sums, never the sums: on every backend and in both formats they equal the plain product,
+/// bit for bit, including panels that straddle two parts (rows 3 × 40) and the parallel
+/// path (the larger shape).
+#[test]
+fn split_outputs_and_epilogue_match_the_plain_product() {
+    fn double(v: &mut [f32]) {
+        v.iter_mut().for_each(|v| *v = 2.0 * *v + 1.0);
+    }
+    let mut rng = Rng(11);
+    for (seg, cols, tokens) in [(40, 64, 5), (272, 256, 64)] {
+        let rows = 3 * seg;
+        let x = random_x(&mut rng, tokens * cols);
+        let bias: Vec<f32> = (0..rows).map(|_| rng.unit()).collect();
+        let w: Vec<f32> = (0..rows * cols).map(|_| rng.unit()).collect();
+        let q4 = QMatrix::from_q4_0_bytes(&random_q4(&mut rng, rows, cols), rows, cols).unwrap();
+        let q8 = QMatrix::from_f32_q8_0(&w, rows, cols).unwrap();
+        for m in [&q4, &q8] {
+            for backend in backends() {
+                let what = format!("{backend:?} {:?} {rows}x{cols}", m.format());
+                let mut whole = vec![0f32; tokens * rows];
+                m.run(backend, &x, tokens, Some(&bias), &mut [&mut whole], None)
+                    .unwrap();
+                let mut parts = vec![vec![f32::NAN; tokens * seg]; 3];
+                let [a, b, c] = &mut parts[..] else {
+                    unreachable!()
+                };
+                m.run(backend, &x, tokens, Some(&bias), &mut [a, b, c], None)
+                    .unwrap();
+                for t in 0..tokens {
+                    for r in 0..rows {
+                        let got = parts[r / seg][t * seg + r % seg];
+                        assert_eq!(got.to_bits(), whole[t * rows + r].to_bits(), "{what}");
+                    }
+                }
+                let mut post = vec![f32::NAN; tokens * rows];
+                m.run(
+                    backend,
+                    &x,
+                    tokens,
+                    Some(&bias),
+                    &mut [&mut post],
+                    Some(double),
+                )
+                .unwrap();
+                double(&mut whole);
+                assert_eq!(post, whole, "{what}: epilogue");
+            }
+        }
+    }
+    let m = QMatrix::from_q4_0_bytes(&random_q4(&mut rng, 3, 32), 3, 32).unwrap();
+    let (x, mut a, mut b) = (vec![0f32; 32], vec![0f32; 1], vec![0f32; 2]);
+    for ys in [&mut [][..], &mut [&mut a[..], &mut b[..]][..]] {
+        assert!(matches!(
+            m.matmul_split(&x, 1, None, ys),
+            Err(KernelError::SliceLength {
+                what: "output parts",
+                ..
+            })
+        ));
+    }
+}
+
 #[test]
 fn bad_shapes_are_errors() {
     let bytes = vec![0u8; 2 * BLOCK_BYTES];

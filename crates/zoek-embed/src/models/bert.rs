@@ -61,8 +61,9 @@ pub(crate) trait WordTable: Send + Sync {
 /// `emb.type`, `emb.ln`, and per layer `l{i}.q`, `.k`, `.v`, `.ao` (attention output),
 /// `.aln` (its LayerNorm), `.fi`, `.fo` (feed-forward in and out) and `.oln`.
 pub(crate) trait Weights {
-    /// A linear layer `name` with weight `rows × cols` and bias `rows`.
-    fn linear(&self, name: &str, rows: usize, cols: usize) -> Result<QLinear, EmbedError>;
+    /// The linear layers `names`, each with weight `rows × cols` and bias `rows`, stacked
+    /// into one layer of `names.len() · rows` outputs (for [`QLinear::forward_split`]).
+    fn linear(&self, names: &[&str], rows: usize, cols: usize) -> Result<QLinear, EmbedError>;
     /// A plain tensor of `len` values (`emb.pos`, `emb.type`).
     fn vector(&self, name: &str, len: usize) -> Result<Vec<f32>, EmbedError>;
     /// A LayerNorm's weight and bias of `len` each.
@@ -77,9 +78,8 @@ struct LayerNorm {
 }
 
 struct Layer {
-    q: QLinear,
-    k: QLinear,
-    v: QLinear,
+    /// Query, key and value stacked: one product, its input quantised once.
+    qkv: QLinear,
     attn_out: QLinear,
     attn_ln: LayerNorm,
     ffn_in: QLinear,
@@ -153,15 +153,17 @@ impl BertEncoder {
         // The count is untrusted (a damaged header may say 2³¹ layers): grow as layers load.
         let mut layers = Vec::new();
         for l in 0..config.num_hidden_layers {
-            let lin = |s: &str, rows, cols| weights.linear(&format!("l{l}.{s}"), rows, cols);
+            let lin = |s: &[&str], rows, cols| {
+                let names: Vec<String> = s.iter().map(|s| format!("l{l}.{s}")).collect();
+                let names: Vec<&str> = names.iter().map(String::as_str).collect();
+                weights.linear(&names, rows, cols)
+            };
             layers.push(Layer {
-                q: lin("q", h, h)?,
-                k: lin("k", h, h)?,
-                v: lin("v", h, h)?,
-                attn_out: lin("ao", h, h)?,
+                qkv: lin(&["q", "k", "v"], h, h)?,
+                attn_out: lin(&["ao"], h, h)?,
                 attn_ln: ln(&format!("l{l}.aln"))?,
-                ffn_in: lin("fi", ff, h)?,
-                ffn_out: lin("fo", h, ff)?,
+                ffn_in: lin(&["fi"], ff, h)?,
+                ffn_out: lin(&["fo"], h, ff)?,
                 out_ln: ln(&format!("l{l}.oln"))?,
             });
         }
@@ -216,12 +218,9 @@ impl BertEncoder {
         let mut tmp = vec![0f32; t * h];
         let mut mid = vec![0f32; t * ff];
         for layer in &self.layers {
-            run3(
-                par,
-                || layer.q.forward(&x, t, &mut q),
-                || layer.k.forward(&x, t, &mut k),
-                || layer.v.forward(&x, t, &mut v),
-            )?;
+            layer
+                .qkv
+                .forward_split(&x, t, &mut [&mut q, &mut k, &mut v])?;
             ops::transpose(&k, t, h, &mut kt);
             let shape = AttnShape {
                 tokens: t,
@@ -268,11 +267,7 @@ impl BertEncoder {
                 h,
                 eps,
             );
-            layer.ffn_in.forward(&x, t, &mut mid)?;
-            match par {
-                Parallelism::Intra => mid.par_chunks_mut(8192).for_each(ops::gelu),
-                Parallelism::Serial => ops::gelu(&mut mid),
-            }
+            layer.ffn_in.forward_gelu(&x, t, &mut mid)?;
             layer.ffn_out.forward(&mid, t, &mut tmp)?;
             ops::layer_norm(
                 &mut x,
@@ -350,26 +345,5 @@ impl BertEncoder {
             }
         }
         Ok(())
-    }
-}
-
-fn run3<A, B, C>(par: Parallelism, a: A, b: B, c: C) -> Result<(), EmbedError>
-where
-    A: FnOnce() -> Result<(), EmbedError> + Send,
-    B: FnOnce() -> Result<(), EmbedError> + Send,
-    C: FnOnce() -> Result<(), EmbedError> + Send,
-{
-    match par {
-        Parallelism::Serial => {
-            a()?;
-            b()?;
-            c()
-        }
-        Parallelism::Intra => {
-            let (ra, (rb, rc)) = rayon::join(a, || rayon::join(b, c));
-            ra?;
-            rb?;
-            rc
-        }
     }
 }

@@ -43,14 +43,13 @@ struct ImageWeights {
 }
 
 impl Weights for ImageWeights {
-    fn linear(&self, name: &str, rows: usize, cols: usize) -> Result<QLinear, EmbedError> {
-        QLinear::new(
-            self.image.q4_tensor(&format!("{name}.w"), rows, cols)?,
-            rows,
-            cols,
-            self.image.f32_tensor(&format!("{name}.b"), rows)?,
-            self.backend,
-        )
+    fn linear(&self, names: &[&str], rows: usize, cols: usize) -> Result<QLinear, EmbedError> {
+        let (mut blocks, mut bias) = (Vec::new(), Vec::new());
+        for name in names {
+            blocks.extend_from_slice(self.image.q4_tensor(&format!("{name}.w"), rows, cols)?);
+            bias.extend(self.image.f32_tensor(&format!("{name}.b"), rows)?);
+        }
+        QLinear::new(&blocks, names.len() * rows, cols, bias, self.backend)
     }
 
     fn vector(&self, name: &str, len: usize) -> Result<Vec<f32>, EmbedError> {

@@ -396,11 +396,14 @@ impl SafetensorsWeights<'_> {
 }
 
 impl Weights for SafetensorsWeights<'_> {
-    fn linear(&self, name: &str, rows: usize, cols: usize) -> Result<QLinear, EmbedError> {
-        let n = self.hf_name(name);
-        let w = self.load(&format!("{n}.weight"), &[rows, cols])?;
-        let b = self.load(&format!("{n}.bias"), &[rows])?;
-        QLinear::from_f32_q8(&w, rows, cols, b)
+    fn linear(&self, names: &[&str], rows: usize, cols: usize) -> Result<QLinear, EmbedError> {
+        let (mut w, mut b) = (Vec::new(), Vec::new());
+        for name in names {
+            let n = self.hf_name(name);
+            w.extend(self.load(&format!("{n}.weight"), &[rows, cols])?);
+            b.extend(self.load(&format!("{n}.bias"), &[rows])?);
+        }
+        QLinear::from_f32_q8(&w, names.len() * rows, cols, b)
     }
 
     fn vector(&self, name: &str, len: usize) -> Result<Vec<f32>, EmbedError> {
