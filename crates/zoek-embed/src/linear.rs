@@ -155,8 +155,8 @@ impl QLinear {
         self.forward_split(x, tokens, &mut [y])
     }
 
-    /// [`QLinear::forward`] with exact GELU applied to the outputs (in the kernel's store,
-    /// while they are in cache).
+    /// [`QLinear::forward`] with exact GELU applied to the outputs as each of the kernel's
+    /// tasks finishes, while they are in cache.
     pub fn forward_gelu(&self, x: &[f32], tokens: usize, y: &mut [f32]) -> Result<(), EmbedError> {
         match &self.imp {
             LinearImpl::Kernel(m) => m.matmul_then(x, tokens, Some(&self.bias), y, ops::gelu)?,

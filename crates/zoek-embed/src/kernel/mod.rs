@@ -42,7 +42,7 @@ pub const PANEL: usize = 16;
 
 /// Multiply-accumulates below which a product runs on the calling thread: splitting it
 /// over the pool would cost more in hand-off than it saves.
-const PAR_MIN_MACS: usize = 1 << 22;
+const PAR_MIN_MACS: usize = 1 << 20;
 /// Tokens per pass over the weights for long inputs, so their int8 activations stay in L2.
 const TOKEN_CHUNK: usize = 48;
 
@@ -235,9 +235,9 @@ impl QMatrix {
         self.run(self.backend, x, tokens, bias, ys, None)
     }
 
-    /// [`QMatrix::matmul`] followed by `post` on the finished outputs, applied to each run
-    /// of them while it is still in cache; `post` must act element by element (an
-    /// activation function), as it sees runs of any length in any order.
+    /// [`QMatrix::matmul`] followed by `post` on the finished outputs, applied as each task
+    /// of the product finishes, while they are still in cache; `post` must act element by
+    /// element (an activation function), as it sees runs of any length in any order.
     pub fn matmul_then(
         &self,
         x: &[f32],
@@ -360,6 +360,7 @@ unsafe fn run_job(backend: Backend, job: &Job) {
         Backend::Avx2 => unsafe { avx2::run(job) },
         Backend::Scalar => scalar::run(job),
     }
+    job.finish();
 }
 
 /// One rectangle of a product, handed to a backend.
@@ -375,28 +376,23 @@ struct Job<'a> {
 
 impl Job<'_> {
     /// Where the 16 outputs of `panel` for token `t` start, when they are one contiguous
-    /// run of a full panel and need no epilogue beyond the bias.
+    /// run of a full panel.
     #[inline(always)]
     fn contiguous(&self, panel: usize, t: usize) -> Option<*mut f32> {
         let (r0, seg) = (panel * PANEL, self.out.seg);
         let whole = r0 + PANEL <= self.w.rows && r0 / seg == (r0 + PANEL - 1) / seg;
         // SAFETY: `r0 / seg < parts` and the offset is inside that part's `tokens x seg`.
-        (whole && self.post.is_none())
-            .then(|| unsafe { self.out.ptrs[r0 / seg].add(t * seg + r0 % seg) })
+        whole.then(|| unsafe { self.out.ptrs[r0 / seg].add(t * seg + r0 % seg) })
     }
 
-    /// Stores `PANEL` finished sums of `panel` for token `t`, adding the bias, dropping the
-    /// padding rows of a short last panel and applying the epilogue.
+    /// Calls `f(first row, outputs)` on the job's outputs of token `t` for rows `rows`, one
+    /// contiguous run per output part they touch.
     #[inline(always)]
-    fn store(&self, panel: usize, t: usize, sums: &[f32; PANEL]) {
-        let rows = self.w.rows;
+    fn runs(&self, t: usize, rows: std::ops::Range<usize>, mut f: impl FnMut(usize, &mut [f32])) {
         let seg = self.out.seg;
-        let r0 = panel * PANEL;
-        let end = (r0 + PANEL).min(rows);
-        let mut r = r0;
-        // A panel may straddle two output parts: one contiguous run per part.
-        while r < end {
-            let stop = end.min((r / seg + 1) * seg);
+        let mut r = rows.start;
+        while r < rows.end {
+            let stop = rows.end.min((r / seg + 1) * seg);
             // SAFETY: `t < tokens` and `r..stop` lies inside part `r / seg`, whose
             // `tokens x seg` cells (t, r % seg ..) the job owns.
             let dst = unsafe {
@@ -405,19 +401,37 @@ impl Job<'_> {
                     stop - r,
                 )
             };
-            let src = &sums[r - r0..stop - r0];
+            f(r, dst);
+            r = stop;
+        }
+    }
+
+    /// Stores `PANEL` finished sums of `panel` for token `t`, adding the bias and dropping
+    /// the padding rows of a short last panel.
+    #[inline(always)]
+    fn store(&self, panel: usize, t: usize, sums: &[f32; PANEL]) {
+        let r0 = panel * PANEL;
+        self.runs(t, r0..(r0 + PANEL).min(self.w.rows), |r, dst| {
+            let src = &sums[r - r0..r - r0 + dst.len()];
             match self.bias {
                 Some(b) => {
-                    for ((d, s), b) in dst.iter_mut().zip(src).zip(&b[r..stop]) {
+                    for ((d, s), b) in dst.iter_mut().zip(src).zip(&b[r..]) {
                         *d = s + b;
                     }
                 }
                 None => dst.copy_from_slice(src),
             }
-            if let Some(post) = self.post {
-                post(dst);
-            }
-            r = stop;
+        });
+    }
+
+    /// Applies the epilogue to the job's finished outputs, a token's rows at a time: long
+    /// runs keep an activation function's vector loop busy (on a panel's 16 outputs its
+    /// latency would not be hidden), and they are still in L2.
+    fn finish(&self) {
+        let Some(post) = self.post else { return };
+        let rows = self.panels.start * PANEL..(self.panels.end * PANEL).min(self.w.rows);
+        for t in self.tokens.clone() {
+            self.runs(t, rows.clone(), |_, dst| post(dst));
         }
     }
 }
