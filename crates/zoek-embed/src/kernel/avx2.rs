@@ -107,15 +107,8 @@ unsafe fn tile_q8<const T: usize>(job: &Job, p: usize, t0: usize) {
             }
         }
     }
-    for t in 0..T {
-        let mut sums = [0f32; PANEL];
-        // SAFETY: `sums` holds 16 floats.
-        unsafe {
-            _mm256_storeu_ps(sums.as_mut_ptr(), facc[0][t]);
-            _mm256_storeu_ps(sums.as_mut_ptr().add(8), facc[1][t]);
-        }
-        job.store(p, t0 + t, &sums);
-    }
+    // SAFETY: forwarded from the caller.
+    unsafe { store_halves(job, p, t0, &facc) };
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -169,12 +162,30 @@ unsafe fn tile<const T: usize>(job: &Job, p: usize, t0: usize) {
             }
         }
     }
-    for t in 0..T {
-        let mut sums = [0f32; PANEL];
+    // SAFETY: forwarded from the caller.
+    unsafe { store_halves(job, p, t0, &facc) };
+}
+
+/// Stores a tile's finished sums: for each token, rows 0–7 and 8–15 of panel `p`.
+///
+/// # Safety
+/// The CPU must support AVX; the job must own the cells of tokens `t0..t0 + T` in panel `p`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn store_halves<const T: usize>(
+    job: &Job,
+    p: usize,
+    t0: usize,
+    facc: &[[std::arch::x86_64::__m256; T]; 2],
+) {
+    use std::arch::x86_64::*;
+    for (t, (lo, hi)) in facc[0].iter().zip(&facc[1]).enumerate() {
+        let mut sums = [0f32; super::PANEL];
         // SAFETY: `sums` holds 16 floats.
         unsafe {
-            _mm256_storeu_ps(sums.as_mut_ptr(), facc[0][t]);
-            _mm256_storeu_ps(sums.as_mut_ptr().add(8), facc[1][t]);
+            _mm256_storeu_ps(sums.as_mut_ptr(), *lo);
+            _mm256_storeu_ps(sums.as_mut_ptr().add(8), *hi);
         }
         job.store(p, t0 + t, &sums);
     }
