@@ -90,7 +90,7 @@ fn run_loop(backend: Backend, iters: u64) -> u64 {
             Backend::Avx512Vnni => return x86::vnni512(iters),
             Backend::AvxVnni => return x86::vnni256(iters),
             Backend::Avx2 => return x86::avx2(iters),
-            Backend::Scalar => {}
+            Backend::Scalar | Backend::Amx => {}
         }
     }
     let _ = (backend, iters);

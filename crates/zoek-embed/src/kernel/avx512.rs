@@ -100,26 +100,40 @@ unsafe fn tile<const R: usize, const T: usize>(job: &Job, p0: usize, t0: usize) 
         }
     }
     for (r, facc) in facc.iter().enumerate() {
-        let p = p0 + r;
-        let bias = match job.bias {
-            // SAFETY: the bias holds `rows` values; it is only read for a full panel
-            // (`contiguous` below), so `p * 16 + 16 <= rows`.
-            Some(b) if (p + 1) * PANEL <= job.w.rows => unsafe {
-                _mm512_loadu_ps(b.as_ptr().add(p * PANEL))
-            },
-            _ => _mm512_setzero_ps(),
-        };
-        for (t, v) in facc.iter().enumerate() {
-            match job.contiguous(p, t0 + t) {
-                // SAFETY: the job owns these 16 output cells of token t0 + t.
-                Some(dst) => unsafe { _mm512_storeu_ps(dst, _mm512_add_ps(*v, bias)) },
-                None => {
-                    let mut sums = [0f32; PANEL];
-                    // SAFETY: `sums` holds 16 floats.
-                    unsafe { _mm512_storeu_ps(sums.as_mut_ptr(), *v) };
-                    job.store(p, t0 + t, &sums);
-                }
-            }
+        for (t, &v) in facc.iter().enumerate() {
+            // SAFETY: forwarded from the caller: the job owns panel p0 + r of token t0 + t.
+            unsafe { store(job, p0 + r, t0 + t, v) };
+        }
+    }
+}
+
+/// Stores the 16 finished sums of `panel` for token `t`, adding the bias.
+///
+/// # Safety
+/// The CPU must support AVX-512F, and the job must own these output cells.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[inline]
+pub(super) unsafe fn store(job: &Job, panel: usize, t: usize, v: std::arch::x86_64::__m512) {
+    use super::PANEL;
+    use std::arch::x86_64::*;
+
+    match job.contiguous(panel, t) {
+        Some(dst) => {
+            let bias = match job.bias {
+                // SAFETY: the bias holds `rows` values and a contiguous panel is a full one,
+                // so `panel * 16 + 16 <= rows`.
+                Some(b) => unsafe { _mm512_loadu_ps(b.as_ptr().add(panel * PANEL)) },
+                None => _mm512_setzero_ps(),
+            };
+            // SAFETY: the job owns these 16 output cells of token t.
+            unsafe { _mm512_storeu_ps(dst, _mm512_add_ps(v, bias)) }
+        }
+        None => {
+            let mut sums = [0f32; PANEL];
+            // SAFETY: `sums` holds 16 floats.
+            unsafe { _mm512_storeu_ps(sums.as_mut_ptr(), v) };
+            job.store(panel, t, &sums);
         }
     }
 }

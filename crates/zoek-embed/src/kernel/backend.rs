@@ -13,27 +13,53 @@ pub enum Backend {
     AvxVnni,
     /// x86-64 AVX-512 with VNNI (`vpdpbusd` on 512-bit registers).
     Avx512Vnni,
+    /// x86-64 AMX-INT8 tile products (`tdpbsud`) for runs of 16 tokens or more, AVX-512
+    /// VNNI for the rest; needs the operating system's permission (Linux).
+    Amx,
 }
 
 impl Backend {
     /// Every backend, slowest first.
-    pub const ALL: [Backend; 4] = [
+    pub const ALL: [Backend; 5] = [
         Backend::Scalar,
         Backend::Avx2,
         Backend::AvxVnni,
         Backend::Avx512Vnni,
+        Backend::Amx,
     ];
 
-    /// The fastest backend this CPU supports (checked once, then cached).
+    /// The backend products use: the fastest this CPU supports, or the one named by the
+    /// `ZOEK_KERNEL` environment variable ([`Backend::name`]: `scalar`, `avx2`, `avxvnni`,
+    /// `avx512vnni`, `amx`) when this CPU runs it. Checked once, then cached; an unknown or
+    /// unavailable name is logged and ignored.
+    ///
+    /// [`Backend::Amx`] is used only when named: where it was measured it was no faster
+    /// than AVX-512 VNNI end to end (see the `amx` module).
     pub fn detect() -> Backend {
         static BEST: OnceLock<Backend> = OnceLock::new();
         *BEST.get_or_init(|| {
             let best = Self::available()
                 .into_iter()
-                .last()
+                .rfind(|b| *b != Backend::Amx)
                 .unwrap_or(Backend::Scalar);
-            tracing::debug!(?best, "q4 kernel backend");
-            best
+            let chosen = match std::env::var("ZOEK_KERNEL") {
+                Ok(name) if !name.is_empty() => {
+                    match Self::ALL.into_iter().find(|b| b.name() == name) {
+                        Some(b) if b.is_available() => b,
+                        Some(b) => {
+                            tracing::warn!(?b, ?best, "ZOEK_KERNEL names a backend this CPU lacks");
+                            best
+                        }
+                        None => {
+                            tracing::warn!(name, ?best, "ZOEK_KERNEL names no backend");
+                            best
+                        }
+                    }
+                }
+                _ => best,
+            };
+            tracing::debug!(?chosen, "q4 kernel backend");
+            chosen
         })
     }
 
@@ -61,8 +87,10 @@ impl Backend {
                     && std::arch::is_x86_feature_detected!("avx512bw")
                     && std::arch::is_x86_feature_detected!("avx512vnni")
             }
+            #[cfg(target_arch = "x86_64")]
+            Backend::Amx => Backend::Avx512Vnni.is_available() && super::amx::supported(),
             #[cfg(not(target_arch = "x86_64"))]
-            Backend::Avx2 | Backend::AvxVnni | Backend::Avx512Vnni => false,
+            Backend::Avx2 | Backend::AvxVnni | Backend::Avx512Vnni | Backend::Amx => false,
         }
     }
 
@@ -73,6 +101,7 @@ impl Backend {
             Backend::Avx2 => "avx2",
             Backend::AvxVnni => "avxvnni",
             Backend::Avx512Vnni => "avx512vnni",
+            Backend::Amx => "amx",
         }
     }
 }

@@ -6,7 +6,7 @@
 //! even), and every output is a sum over blocks of
 //! `d_w * d_a * (<c_w, q_a> - zero * sum(q_a))`, with `c_w` the unsigned weight codes and
 //! `zero` their zero point (8 for Q4_0, 128 for Q8_0). The integer dot products run on
-//! AVX-512 VNNI or AVX-VNNI (`vpdpbusd`), AVX2 (`vpmaddubsw`) or portable Rust, chosen at run
+//! AMX tiles (`tdpbsud`), AVX-512 VNNI or AVX-VNNI (`vpdpbusd`), AVX2 (`vpmaddubsw`) or portable Rust, chosen at run
 //! time.
 //!
 //! [`QMatrix`] repacks the weights at load time into panels of [`PANEL`] rows whose codes
@@ -15,6 +15,7 @@
 //! activations of a call are shared by every output row, and large products are split over
 //! the current rayon pool.
 
+mod amx;
 mod avx2;
 mod avx512;
 mod avxvnni;
@@ -352,7 +353,10 @@ impl QMatrix {
 /// by nobody else while this runs.
 unsafe fn run_job(backend: Backend, job: &Job) {
     match backend {
-        // SAFETY: callers only pass backends whose features are present.
+        // SAFETY: callers only pass backends whose features (and, for AMX, the OS's
+        // permission) are present.
+        Backend::Amx => unsafe { amx::run(job) },
+        // SAFETY: as above.
         Backend::Avx512Vnni => unsafe { avx512::run(job) },
         // SAFETY: as above.
         Backend::AvxVnni => unsafe { avxvnni::run(job) },

@@ -65,7 +65,9 @@ fn quantize(
     match backend {
         // SAFETY: the backend was checked available, so the CPU has these features.
         #[cfg(target_arch = "x86_64")]
-        Backend::Avx512Vnni => unsafe { simd::quantize_avx512(zero, x, q, d, offset) },
+        Backend::Avx512Vnni | Backend::Amx => unsafe {
+            simd::quantize_avx512(zero, x, q, d, offset)
+        },
         // SAFETY: as above.
         #[cfg(target_arch = "x86_64")]
         Backend::Avx2 | Backend::AvxVnni => unsafe { simd::quantize_avx2(zero, x, q, d, offset) },

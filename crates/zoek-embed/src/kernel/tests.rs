@@ -444,3 +444,37 @@ fn unavailable_backends_are_refused() {
     assert!(Backend::available().contains(&Backend::Scalar));
     assert!(Backend::available().contains(&Backend::detect()));
 }
+
+#[test]
+fn amx_equals_avx512_bit_for_bit() {
+    // AMX runs whole 16-token tiles and hands the rest to the AVX-512 tiles; both must give
+    // the same bits, for token counts on and off the tile grid and rows off the panel grid.
+    if !Backend::Amx.is_available() {
+        eprintln!("skipping: this CPU or OS has no AMX-INT8");
+        return;
+    }
+    let mut rng = Rng(23);
+    for (rows, cols, tokens) in [(40, 64, 16), (17, 32, 17), (384, 384, 48), (1536, 384, 50)] {
+        let x = random_x(&mut rng, tokens * cols);
+        let bias: Vec<f32> = (0..rows).map(|_| rng.unit()).collect();
+        let w: Vec<f32> = (0..rows * cols).map(|_| 0.05 * rng.unit()).collect();
+        let q4 = QMatrix::from_q4_0_bytes(&random_q4(&mut rng, rows, cols), rows, cols).unwrap();
+        let q8 = QMatrix::from_f32_q8_0(&w, rows, cols).unwrap();
+        for m in [&q4, &q8] {
+            let mut want = vec![0f32; tokens * rows];
+            m.matmul_with(Backend::Avx512Vnni, &x, tokens, Some(&bias), &mut want)
+                .unwrap();
+            let mut got = vec![f32::NAN; tokens * rows];
+            m.matmul_with(Backend::Amx, &x, tokens, Some(&bias), &mut got)
+                .unwrap();
+            for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                assert_eq!(
+                    g.to_bits(),
+                    w.to_bits(),
+                    "{:?} {rows}x{cols} tokens={tokens} at {i}: {g} vs {w}",
+                    m.format()
+                );
+            }
+        }
+    }
+}
