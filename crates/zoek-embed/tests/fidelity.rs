@@ -188,3 +188,40 @@ fn embedder_is_send_sync_and_takes_edge_inputs() {
         }
     });
 }
+
+#[test]
+fn queries_from_many_threads_equal_one_at_a_time() {
+    // Each query keeps a second pool worker awake while it runs; calls from several threads
+    // at once share the pool and must neither block each other for good nor change a bit.
+    let Some(e) = embedder(LinearBackend::default()) else {
+        return;
+    };
+    let queries = [
+        "wat belemmert de samenwerking?",
+        "what hinders cooperation?",
+        "Wie gründet man eine Genossenschaft?",
+        "x",
+    ];
+    let want: Vec<Vec<f32>> = queries
+        .iter()
+        .map(|q| e.embed_query(q).expect("query"))
+        .collect();
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4)
+            .map(|i| {
+                let e = &e;
+                s.spawn(move || {
+                    (0..8)
+                        .map(|k| e.embed_query(queries[(i + k) % queries.len()]))
+                        .collect::<Result<Vec<_>, _>>()
+                })
+            })
+            .collect();
+        for (i, h) in handles.into_iter().enumerate() {
+            let got = h.join().expect("thread").expect("query");
+            for (k, v) in got.iter().enumerate() {
+                assert_eq!(v, &want[(i + k) % queries.len()], "thread {i} call {k}");
+            }
+        }
+    });
+}
