@@ -299,15 +299,23 @@ fn activations_round_half_to_even() {
 #[test]
 fn every_backend_quantises_activations_identically() {
     let mut rng = Rng(13);
-    let (tokens, cols) = (70, 384);
-    let x = random_x(&mut rng, tokens * cols);
-    let want = quant::QuantActs::new(&x, tokens, cols, 8, Backend::Scalar, false);
-    for backend in backends() {
-        for parallel in [false, true] {
-            let got = quant::QuantActs::new(&x, tokens, cols, 8, backend, parallel);
-            assert_eq!(got.q, want.q, "{backend:?}");
-            assert_eq!(got.d, want.d, "{backend:?}");
-            assert_eq!(got.offset, want.offset, "{backend:?}");
+    // Whole groups of 16 and 8 blocks and the blocks after them (70 x 12 = 52 x 16 + 8,
+    // 7 x 3 = 2 x 8 + 5), an all-zero block and one of a single value in a group.
+    for (tokens, cols) in [(70, 384), (7, 96), (1, 32)] {
+        let mut x = random_x(&mut rng, tokens * cols);
+        if x.len() >= 3 * BLOCK {
+            x[BLOCK..2 * BLOCK].fill(0.0);
+            x[2 * BLOCK..3 * BLOCK].fill(0.0);
+            x[2 * BLOCK + 5] = -3.25;
+        }
+        let want = quant::QuantActs::new(&x, tokens, cols, 8, Backend::Scalar, false);
+        for backend in backends() {
+            for parallel in [false, true] {
+                let got = quant::QuantActs::new(&x, tokens, cols, 8, backend, parallel);
+                assert_eq!(got.q, want.q, "{backend:?} {tokens}x{cols}");
+                assert_eq!(got.d, want.d, "{backend:?} {tokens}x{cols}");
+                assert_eq!(got.offset, want.offset, "{backend:?} {tokens}x{cols}");
+            }
         }
     }
 }
