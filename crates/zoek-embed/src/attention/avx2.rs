@@ -1,6 +1,6 @@
-//! Attention tiles on 8-lane registers: up to 4 query rows × 16 keys of scores (8
-//! accumulators), and up to 4 rows × 16 value columns (8 accumulators), within the 16
-//! registers AVX2 has.
+//! Attention tiles on 8-lane registers: up to 6 query rows × 16 keys of scores (12
+//! accumulators), and up to 6 rows × 16 value columns (12 accumulators), within the 16
+//! registers AVX2 has (with the two key or value vectors and a broadcast, 15 in use).
 
 #[cfg(target_arch = "x86_64")]
 use super::{Tiles, drive};
@@ -48,7 +48,7 @@ pub(super) unsafe fn rows(
 }
 
 #[cfg(target_arch = "x86_64")]
-tiles_by_rows!(Avx2, nr = 16);
+tiles_by_rows!(Avx2, nr = 16, rows = [1, 2, 3, 4, 5; 6]);
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]

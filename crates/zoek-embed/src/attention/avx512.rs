@@ -1,5 +1,5 @@
-//! Attention tiles on 16-lane registers: up to 4 query rows × 32 keys of scores (8
-//! accumulators), and up to 4 rows × 32 value columns (8 accumulators), each key or value
+//! Attention tiles on 16-lane registers: up to 8 query rows × 32 keys of scores (16
+//! accumulators), and up to 8 rows × 32 value columns (16 accumulators), each key or value
 //! load shared by every row of the tile.
 
 #[cfg(target_arch = "x86_64")]
@@ -48,7 +48,7 @@ pub(super) unsafe fn rows(
 }
 
 #[cfg(target_arch = "x86_64")]
-tiles_by_rows!(Avx512, nr = 32);
+tiles_by_rows!(Avx512, nr = 32, rows = [1, 2, 3, 4, 5, 6, 7; 8]);
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]

@@ -16,11 +16,12 @@
 //! of one sequence share each key and value load, with `MR × 2` independent FMA chains.
 
 /// Implements [`Tiles`] for a path's marker type from the const-generic `scores::<M>` and
-/// `values::<M>` of the module it is invoked in, dispatching a tile's row count 1..=4.
+/// `values::<M>` of the module it is invoked in, dispatching a tile's row count: `rows`
+/// lists every count below the largest, which is `MR` (and takes any larger `m`).
 macro_rules! tiles_by_rows {
-    ($ty:ty, nr = $nr:expr) => {
+    ($ty:ty, nr = $nr:expr, rows = [$($m:literal),*; $mr:literal]) => {
         impl Tiles for $ty {
-            const MR: usize = 4;
+            const MR: usize = $mr;
             const NR: usize = $nr;
 
             #[inline(always)]
@@ -38,10 +39,8 @@ macro_rules! tiles_by_rows {
                 // SAFETY: forwarded from the caller; `m <= MR`.
                 unsafe {
                     match m {
-                        1 => scores::<1>(q, h, kt, stride, hd, padded, scale, s),
-                        2 => scores::<2>(q, h, kt, stride, hd, padded, scale, s),
-                        3 => scores::<3>(q, h, kt, stride, hd, padded, scale, s),
-                        _ => scores::<4>(q, h, kt, stride, hd, padded, scale, s),
+                        $($m => scores::<$m>(q, h, kt, stride, hd, padded, scale, s),)*
+                        _ => scores::<$mr>(q, h, kt, stride, hd, padded, scale, s),
                     }
                 }
             }
@@ -60,10 +59,8 @@ macro_rules! tiles_by_rows {
                 // SAFETY: forwarded from the caller; `m <= MR`.
                 unsafe {
                     match m {
-                        1 => values::<1>(p, padded, len, v, h, hd, out),
-                        2 => values::<2>(p, padded, len, v, h, hd, out),
-                        3 => values::<3>(p, padded, len, v, h, hd, out),
-                        _ => values::<4>(p, padded, len, v, h, hd, out),
+                        $($m => values::<$m>(p, padded, len, v, h, hd, out),)*
+                        _ => values::<$mr>(p, padded, len, v, h, hd, out),
                     }
                 }
             }
@@ -191,7 +188,7 @@ pub fn attention_rows_with(
 /// # Safety (for implementors and callers)
 /// Pointers come from [`drive`], which keeps every read inside the asserted shapes.
 pub(crate) trait Tiles {
-    /// Query rows per tile, at most 4.
+    /// Query rows per tile (8 on AVX-512, 6 on AVX2, whose 16 registers hold no more).
     const MR: usize;
     /// Keys per score tile; at most `2 * LANES + 1` so that the padded read past a
     /// sequence stays inside `kt`'s row.
