@@ -69,11 +69,23 @@ fn quantize(
         // SAFETY: the backend was checked available, so the CPU has these features.
         #[cfg(target_arch = "x86_64")]
         Backend::Avx512Vnni | Backend::Amx => unsafe {
-            simd::quantize_avx512(zero, x, q, d, offset)
+            simd::in_groups(
+                simd::GROUP,
+                simd::quantize_avx512,
+                simd::quantize_blocks_avx512,
+                (zero, x, q, d, offset),
+            )
         },
         // SAFETY: as above.
         #[cfg(target_arch = "x86_64")]
-        Backend::Avx2 | Backend::AvxVnni => unsafe { simd::quantize_avx2(zero, x, q, d, offset) },
+        Backend::Avx2 | Backend::AvxVnni => unsafe {
+            simd::in_groups(
+                simd::GROUP2,
+                simd::quantize_avx2,
+                simd::quantize_blocks_avx2,
+                (zero, x, q, d, offset),
+            )
+        },
         _ => quantize_scalar(zero, x, q, d, offset),
     }
 }
@@ -112,16 +124,42 @@ mod simd {
     use std::arch::x86_64::*;
 
     /// Blocks quantised together by [`quantize_avx512`]: one vector of scales.
-    const GROUP: usize = 16;
+    pub(super) const GROUP: usize = 16;
+
+    /// A quantiser over whole blocks: zero point, input, codes, scales, offsets.
+    type Quantizer = unsafe fn(i32, &[f32], &mut [i8], &mut [f32], &mut [i32]);
+
+    /// Quantises the whole groups of `group` blocks with `grouped` and the blocks after the
+    /// last of them with `single`.
+    ///
+    /// # Safety
+    /// The CPU must run both quantisers; the slices must hold whole blocks as in `quantize`.
+    pub(super) unsafe fn in_groups(
+        group: usize,
+        grouped: Quantizer,
+        single: Quantizer,
+        (zero, x, q, d, offset): (i32, &[f32], &mut [i8], &mut [f32], &mut [i32]),
+    ) {
+        let n = d.len() / group * group;
+        let (x, rest_x) = x.split_at(n * BLOCK);
+        let (q, rest_q) = q.split_at_mut(n * BLOCK);
+        let (d, rest_d) = d.split_at_mut(n);
+        let (offset, rest_offset) = offset.split_at_mut(n);
+        // SAFETY: forwarded from the caller; the first part holds whole groups.
+        unsafe {
+            grouped(zero, x, q, d, offset);
+            single(zero, rest_x, rest_q, rest_d, rest_offset);
+        }
+    }
 
     /// # Safety
-    /// The CPU must support AVX-512F and AVX-512BW; the slices must hold whole blocks as in
-    /// `quantize`.
+    /// The CPU must support AVX-512F and AVX-512BW; the slices must hold whole groups of
+    /// [`GROUP`] blocks (see [`in_groups`]).
     ///
     /// Sixteen blocks at a time: their magnitudes and code sums are reduced together (a
     /// transpose-and-reduce, two shuffles per block instead of a horizontal reduction each),
     /// the scales and inverses are one vector division each, and the codes are packed with
-    /// saturation (which is the clamp to ±127 that finite inputs never reach anyway). The
+    /// saturation (the clamp to -128..=127, which finite inputs never leave anyway). The
     /// per-block loop it replaces was bound by those shuffles and scalar divisions (about 30
     /// cycles a block); the results are the same bits.
     #[target_feature(enable = "avx512f,avx512bw")]
@@ -192,17 +230,6 @@ mod simd {
                 );
             }
         }
-        let done = groups * GROUP;
-        // SAFETY: the remaining blocks, as above.
-        unsafe {
-            quantize_blocks_avx512(
-                zero,
-                &x[done * BLOCK..],
-                &mut q[done * BLOCK..],
-                &mut d[done..],
-                &mut offset[done..],
-            )
-        }
     }
 
     /// Reduces each of 16 vectors to one value with `op` (associative and commutative):
@@ -242,9 +269,9 @@ mod simd {
     /// One block at a time, for the blocks after the last whole group.
     ///
     /// # Safety
-    /// As [`quantize_avx512`].
+    /// The CPU must support AVX-512F; the slices must hold whole blocks as in `quantize`.
     #[target_feature(enable = "avx512f")]
-    unsafe fn quantize_blocks_avx512(
+    pub(super) unsafe fn quantize_blocks_avx512(
         zero: i32,
         x: &[f32],
         q: &mut [i8],
@@ -285,10 +312,11 @@ mod simd {
     }
 
     /// Blocks quantised together by [`quantize_avx2`].
-    const GROUP2: usize = 8;
+    pub(super) const GROUP2: usize = 8;
 
     /// # Safety
-    /// The CPU must support AVX2; the slices must hold whole blocks as in `quantize`.
+    /// The CPU must support AVX2; the slices must hold whole groups of [`GROUP2`] blocks
+    /// (see [`in_groups`]).
     ///
     /// Eight blocks at a time, as [`quantize_avx512`] does sixteen.
     #[target_feature(enable = "avx2")]
@@ -359,17 +387,6 @@ mod simd {
                 );
             }
         }
-        let done = groups * GROUP2;
-        // SAFETY: the remaining blocks, as above.
-        unsafe {
-            quantize_blocks_avx2(
-                zero,
-                &x[done * BLOCK..],
-                &mut q[done * BLOCK..],
-                &mut d[done..],
-                &mut offset[done..],
-            )
-        }
     }
 
     /// [`reduce16`] on eight 8-lane vectors: lane `4·k + j` holds vector `2·j + k`'s.
@@ -399,9 +416,9 @@ mod simd {
     /// One block at a time, for the blocks after the last whole group.
     ///
     /// # Safety
-    /// As [`quantize_avx2`].
+    /// The CPU must support AVX2; the slices must hold whole blocks as in `quantize`.
     #[target_feature(enable = "avx2")]
-    unsafe fn quantize_blocks_avx2(
+    pub(super) unsafe fn quantize_blocks_avx2(
         zero: i32,
         x: &[f32],
         q: &mut [i8],
