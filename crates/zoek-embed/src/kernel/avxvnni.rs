@@ -87,15 +87,8 @@ unsafe fn tile<const T: usize>(job: &Job, p: usize, t0: usize) {
             }
         }
     }
-    for t in 0..T {
-        let mut sums = [0f32; PANEL];
-        // SAFETY: `sums` holds 16 floats.
-        unsafe {
-            _mm256_storeu_ps(sums.as_mut_ptr(), facc[0][t]);
-            _mm256_storeu_ps(sums.as_mut_ptr().add(8), facc[1][t]);
-        }
-        job.store(p, t0 + t, &sums);
-    }
+    // SAFETY: forwarded from the caller; AVX-VNNI CPUs have AVX2 and FMA.
+    unsafe { super::avx2::store_halves(job, p, t0, &facc) };
 }
 
 /// Never called: [`super::Backend::AvxVnni`] is unavailable off x86-64.

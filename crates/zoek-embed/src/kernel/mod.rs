@@ -384,9 +384,17 @@ impl Job<'_> {
     #[inline(always)]
     fn contiguous(&self, panel: usize, t: usize) -> Option<*mut f32> {
         let (r0, seg) = (panel * PANEL, self.out.seg);
-        let whole = r0 + PANEL <= self.w.rows && r0 / seg == (r0 + PANEL - 1) / seg;
-        // SAFETY: `r0 / seg < parts` and the offset is inside that part's `tokens x seg`.
-        whole.then(|| unsafe { self.out.ptrs[r0 / seg].add(t * seg + r0 % seg) })
+        if r0 + PANEL > self.w.rows {
+            return None;
+        }
+        // One output part (a plain product) needs no division: it runs per stored panel.
+        let (part, off) = if seg == self.w.rows {
+            (0, r0)
+        } else {
+            (r0 / seg, r0 % seg)
+        };
+        // SAFETY: `part < parts` and the offset is inside that part's `tokens x seg`.
+        (off + PANEL <= seg).then(|| unsafe { self.out.ptrs[part].add(t * seg + off) })
     }
 
     /// Calls `f(first row, outputs)` on the job's outputs of token `t` for rows `rows`, one
