@@ -144,11 +144,9 @@ unsafe fn tile<const T: usize>(job: &Job, p: usize, t0: usize) {
             let mut acc16 = [[_mm256_setzero_si256(); T]; 2];
             if T == 3 {
                 let a = |t: usize| q.add((t0 + t) * cols + b * 32);
-                let r = block3(base, a(0), a(1), a(2));
-                for t in 0..T {
-                    acc16[0][t] = r[0][t];
-                    acc16[1][t] = r[1][t];
-                }
+                let [lo, hi] = block3(base, a(0), a(1), a(2));
+                acc16[0].copy_from_slice(&lo);
+                acc16[1].copy_from_slice(&hi);
             } else {
                 for g in 0..8 {
                     let w0 = _mm256_loadu_si256(base.add(g * 64) as *const __m256i);
@@ -225,7 +223,7 @@ macro_rules! group3 {
 /// # Safety
 /// The CPU must support AVX2; `w` must hold a panel block and each `a` 32 codes.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
+#[target_feature(enable = "avx2")]
 #[inline]
 unsafe fn block3(
     w: *const u8,
