@@ -223,8 +223,8 @@ pub(crate) trait Tiles {
     );
 }
 
-/// Groups the rows into runs of at most `T::MR` consecutive rows of one sequence and runs
-/// scores, softmax and values per head. Inlined into each instruction set's entry so that
+/// Takes the rows a sequence at a time and, per head, in groups of at most `T::MR`
+/// consecutive rows: scores, softmax, values. Inlined into each instruction set's entry so that
 /// the softmax loops are compiled for it too.
 ///
 /// # Safety
@@ -251,62 +251,73 @@ unsafe fn drive<T: Tiles>(
     let stride = kt_stride(tokens);
     let scale = 1.0 / (hd as f32).sqrt();
     let rows = out.len() / h;
+    // A sequence at a time, and within it a head at a time, so that the head's keys and
+    // values (hd × len floats each: 16 KB for a 64-token passage) stay in L1 across the
+    // sequence's row groups; taking every head of one row group in turn streamed all of a
+    // sequence's keys through the cache again for each group.
     let mut i = 0;
     while i < rows {
         let t = first + i;
         let (s0, s1) = bounds[bounds.partition_point(|&(_, e)| e <= t)];
-        let m = T::MR.min(s1 - t).min(rows - i);
+        let run = (s1 - t).min(rows - i);
         let len = s1 - s0;
         let padded = len.next_multiple_of(T::NR);
         probs.clear();
         probs.resize(T::MR * padded, 0.0);
         for hh in 0..heads {
             let c0 = hh * hd;
-            // SAFETY: rows t..t + m and columns c0..c0 + hd are inside `q`; keys
-            // s0..s0 + padded of rows c0..c0 + hd are inside `kt` (its stride leaves
-            // 2 * LANES >= NR - 1 columns past the last token); `probs` holds m * padded.
-            unsafe {
-                T::scores(
-                    m,
-                    q.as_ptr().add(t * h + c0),
-                    h,
-                    kt.as_ptr().add(c0 * stride + s0),
-                    stride,
-                    hd,
-                    padded,
-                    scale,
-                    probs.as_mut_ptr(),
-                );
-            }
-            // The reference engine's order (scaled scores, exp, probabilities times 1 / Σ,
-            // then the values), so that the rounding of what follows matches it closely.
-            for r in 0..m {
-                let p = &mut probs[r * padded..r * padded + len];
-                let mx = max(p);
-                for pj in p.iter_mut() {
-                    *pj = exp(*pj - mx);
+            let mut g = 0;
+            while g < run {
+                let m = T::MR.min(run - g);
+                let (i, t) = (i + g, t + g);
+                // SAFETY: rows t..t + m and columns c0..c0 + hd are inside `q`; keys
+                // s0..s0 + padded of rows c0..c0 + hd are inside `kt` (its stride leaves
+                // 2 * LANES >= NR - 1 columns past the last token); `probs` holds m * padded.
+                unsafe {
+                    T::scores(
+                        m,
+                        q.as_ptr().add(t * h + c0),
+                        h,
+                        kt.as_ptr().add(c0 * stride + s0),
+                        stride,
+                        hd,
+                        padded,
+                        scale,
+                        probs.as_mut_ptr(),
+                    );
                 }
-                let inv = 1.0 / sum(p);
-                for pj in p.iter_mut() {
-                    *pj *= inv;
+                // The reference engine's order (scaled scores, exp, probabilities times
+                // 1 / Σ, then the values), so that the rounding of what follows matches it
+                // closely.
+                for r in 0..m {
+                    let p = &mut probs[r * padded..r * padded + len];
+                    let mx = max(p);
+                    for pj in p.iter_mut() {
+                        *pj = exp(*pj - mx);
+                    }
+                    let inv = 1.0 / sum(p);
+                    for pj in p.iter_mut() {
+                        *pj *= inv;
+                    }
                 }
-            }
-            // SAFETY: value rows s0..s1 and columns c0..c0 + hd are inside `v`; output rows
-            // i..i + m and those columns are inside `out`.
-            unsafe {
-                T::values(
-                    m,
-                    probs.as_ptr(),
-                    padded,
-                    len,
-                    v.as_ptr().add(s0 * h + c0),
-                    h,
-                    hd,
-                    out.as_mut_ptr().add(i * h + c0),
-                );
+                // SAFETY: value rows s0..s1 and columns c0..c0 + hd are inside `v`; output
+                // rows i..i + m and those columns are inside `out`.
+                unsafe {
+                    T::values(
+                        m,
+                        probs.as_ptr(),
+                        padded,
+                        len,
+                        v.as_ptr().add(s0 * h + c0),
+                        h,
+                        hd,
+                        out.as_mut_ptr().add(i * h + c0),
+                    );
+                }
+                g += m;
             }
         }
-        i += m;
+        i += run;
     }
 }
 
