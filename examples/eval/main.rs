@@ -15,6 +15,9 @@
 //! * **PolicyQA-NL**: the 400 train questions over their 400 pages plus nl-laws distractors;
 //!   a question is answered at the rank of its own page among the distinct documents.
 //!
+//! `--verbose` lists the corpus questions missed at rank 1 (or highlighted wrongly) and the
+//! PolicyQA questions whose rank a variant moves against the first variant.
+//!
 //! Each configuration builds its own collections (exact search), so the figures compare
 //! how collections are built (`separate`/`late` sentence vectors, `+ctx` for title and
 //! heading in front of passages) under the same ranking. Needs the model and `../shared/data`.
@@ -333,6 +336,7 @@ fn main() -> Result<()> {
             policyqa::build_opts(&engine, set, work.path(), &out, &config.build_options())?;
             let build_s = started.elapsed().as_secs_f64();
             let collection = Collection::open(&out)?;
+            let mut first_ranks: Option<Vec<Option<usize>>> = None;
             for (centering, doc_prior, demote_questions) in variants(&args) {
                 let opts = AskOptions {
                     centering,
@@ -340,7 +344,27 @@ fn main() -> Result<()> {
                     demote_questions,
                     ..args.ask.clone()
                 };
-                let m = policyqa::evaluate(&engine, &collection, set, &opts)?;
+                let ranks = policyqa::ranks(&engine, &collection, set, &opts)?;
+                let m = policyqa::Metrics::from_ranks(&ranks);
+                if args.verbose {
+                    // The questions this variant moves against the first one.
+                    for (q, (was, now)) in set
+                        .questions
+                        .iter()
+                        .zip(
+                            first_ranks
+                                .get_or_insert_with(|| ranks.clone())
+                                .iter()
+                                .zip(&ranks),
+                        )
+                        .filter(|(_, (was, now))| was != now)
+                    {
+                        println!(
+                            "  PolicyQA {:?} ({}): rank {was:?} -> {now:?}",
+                            q.text, q.doc
+                        );
+                    }
+                }
                 println!(
                     "| {} | {centering} / {doc_prior} / {demote_questions} | PolicyQA train | {} | {:.3} | {:.3} (@5) | {:.3} | – | {build_s:.1} |",
                     config.name, m.questions, m.recall_at_1, m.recall_at_5, m.mrr_at_10

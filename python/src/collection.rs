@@ -153,8 +153,9 @@ impl PyCollection {
     }
 
     /// The `k` passages that best answer `question`. `centering`, `doc_prior` and
-    /// `demote_questions` are the Rust `AskOptions` of those names (off by default).
-    #[pyo3(signature = (question, k=3, mode="hybrid", filters=None, *, centering=zoek_query::DEFAULT_CENTERING, doc_prior=zoek_query::DEFAULT_DOC_PRIOR, demote_questions=false))]
+    /// `demote_questions` are the Rust `AskOptions` of those names (the first two off by
+    /// default, the third on).
+    #[pyo3(signature = (question, k=3, mode="hybrid", filters=None, *, centering=zoek_query::DEFAULT_CENTERING, doc_prior=zoek_query::DEFAULT_DOC_PRIOR, demote_questions=zoek_query::DEFAULT_DEMOTE_QUESTIONS))]
     #[allow(clippy::too_many_arguments)]
     fn ask(
         &self,

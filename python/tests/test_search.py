@@ -44,11 +44,13 @@ def test_every_mode_and_the_hit_type(engine, example):
         hits = c.ask("wie nam het initiatief?", k=2, mode=mode)
         assert [h.rank for h in hits] == [1, 2]
         assert hits[0].score >= hits[1].score
-    # The ranking options of the Rust API, off by default: asked with zero, as the default.
+    # The ranking options of the Rust API, with their defaults (centring and the document
+    # prior off, questions demoted): asked with those values, as the default.
     plain = [(h.doc, h.passage, h.score) for h in c.ask("wat belemmert de samenwerking?", k=5)]
-    assert [(h.doc, h.passage, h.score) for h in c.ask("wat belemmert de samenwerking?", k=5, centering=0.0, doc_prior=0.0, demote_questions=False)] == plain
-    shifted = [h.score for h in c.ask("wat belemmert de samenwerking?", k=5, centering=0.3, doc_prior=0.5, demote_questions=True)]
-    assert shifted != [s for _, _, s in plain]
+    assert [(h.doc, h.passage, h.score) for h in c.ask("wat belemmert de samenwerking?", k=5, centering=0.0, doc_prior=0.0, demote_questions=True)] == plain
+    for options in [dict(centering=0.3, doc_prior=0.5), dict(demote_questions=False)]:
+        shifted = [h.score for h in c.ask("wat belemmert de samenwerking?", k=5, **options)]
+        assert shifted != [s for _, _, s in plain], options
     hit = c.ask("wie nam het initiatief?", k=1)[0]
     d = hit.to_dict()
     assert d["doc"] == hit.doc and d["text"] == hit.text and d["metadata"] == {} and d["page"] is None and hit.page is None

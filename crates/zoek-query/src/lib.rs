@@ -82,8 +82,8 @@ pub use format::{CollectionManifest, DocEntry};
 pub use reader::shard;
 pub use reader::{
     Answer, AskOptions, Centroid, Collection, CollectionStats, DEFAULT_CENTERING,
-    DEFAULT_DOC_PRIOR, DEFAULT_MAX_QUESTION_BYTES, DOC_PRIOR_PASSAGES, Hit, RankMode, SegmentStats,
-    Timings,
+    DEFAULT_DEMOTE_QUESTIONS, DEFAULT_DOC_PRIOR, DEFAULT_MAX_QUESTION_BYTES, DOC_PRIOR_PASSAGES,
+    Hit, RankMode, SegmentStats, Timings,
 };
 pub use segment::{BuildOptions, Progress, ProgressFn, Segment, Stage};
 pub use tantivy::tokenizer::Language;

@@ -20,8 +20,8 @@ use std::sync::Arc;
 use serde::Serialize;
 
 pub use ask::{
-    Answer, AskOptions, DEFAULT_CENTERING, DEFAULT_DOC_PRIOR, DEFAULT_MAX_QUESTION_BYTES,
-    DOC_PRIOR_PASSAGES, Hit, RankMode, Timings,
+    Answer, AskOptions, DEFAULT_CENTERING, DEFAULT_DEMOTE_QUESTIONS, DEFAULT_DOC_PRIOR,
+    DEFAULT_MAX_QUESTION_BYTES, DOC_PRIOR_PASSAGES, Hit, RankMode, Timings,
 };
 pub use centroid::Centroid;
 

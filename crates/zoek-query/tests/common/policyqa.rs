@@ -331,17 +331,30 @@ pub fn evaluate(
     set: &EvalSet,
     opts: &AskOptions,
 ) -> zoek_query::Result<Metrics> {
+    Ok(Metrics::from_ranks(&ranks(engine, collection, set, opts)?))
+}
+
+/// Each question's [`doc_rank`], in the set's order, with `k` raised as in [`evaluate`].
+pub fn ranks(
+    engine: &Engine,
+    collection: &Collection,
+    set: &EvalSet,
+    opts: &AskOptions,
+) -> zoek_query::Result<Vec<Option<usize>>> {
     // k is raised so that ten distinct documents are there to rank.
     let opts = AskOptions {
         k: opts.k.max(40),
         ..opts.clone()
     };
-    let mut ranks = Vec::with_capacity(set.questions.len());
-    for q in &set.questions {
-        let answer = collection.ask_with(engine, &q.text, &opts)?;
-        ranks.push(doc_rank(&answer.hits, &q.doc));
-    }
-    Ok(Metrics::from_ranks(&ranks))
+    set.questions
+        .iter()
+        .map(|q| {
+            Ok(doc_rank(
+                &collection.ask_with(engine, &q.text, &opts)?.hits,
+                &q.doc,
+            ))
+        })
+        .collect()
 }
 
 /// Where the embedding cache lives: `$ZOEK_EVAL_CACHE`, else `<workspace>/target/zoek-eval-cache`.
