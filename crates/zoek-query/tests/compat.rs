@@ -67,6 +67,9 @@ fn answers(collection: &Collection, engine: &Engine) -> serde_json::Value {
                     filters: filter
                         .map(|(f, v)| vec![(f.to_string(), v.to_string())])
                         .unwrap_or_default(),
+                    // The ranking the old build had (it did not demote questions), so that
+                    // what is compared is what the files hold.
+                    demote_questions: false,
                     ..AskOptions::default()
                 };
                 let answer = collection.ask_with(engine, question, &opts).unwrap();
