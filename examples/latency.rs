@@ -2,6 +2,7 @@
 //!
 //! ```sh
 //! cargo run --release --example latency -- --json --questions questions.txt [--index DIR] [--rounds 5]
+//!     [--demote-questions true|false]
 //! ```
 //! One question a line. Without `--index` it runs on the example corpus. Each question is
 //! asked `--rounds` times after one warm-up round; every ask counts as one sample.
@@ -16,6 +17,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut index = None;
     let mut rounds = 5usize;
     let mut k = 5usize;
+    let mut demote_questions = AskOptions::default().demote_questions;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -24,6 +26,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--index" => index = args.next(),
             "--rounds" => rounds = args.next().ok_or("--rounds needs a value")?.parse()?,
             "-k" => k = args.next().ok_or("-k needs a value")?.parse()?,
+            "--demote-questions" => {
+                demote_questions = args
+                    .next()
+                    .ok_or("--demote-questions needs true or false")?
+                    .parse()?
+            }
             other => return Err(format!("unknown argument {other:?}").into()),
         }
     }
@@ -53,6 +61,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let opts = AskOptions {
         k,
+        demote_questions,
         ..AskOptions::default()
     };
     for q in &questions {
@@ -81,6 +90,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "hnsw": collection.uses_hnsw(),
         "questions": questions.len(),
         "samples": total.len(),
+        "demote_questions": demote_questions,
         "embed_ms": stats(&mut embed),
         "search_ms": stats(&mut search),
         "total_ms": stats(&mut total),
