@@ -174,6 +174,23 @@ enum Command {
         /// other field a JSON-lines field.
         #[arg(long = "filter", value_name = "FIELD=VALUE")]
         filters: Vec<String>,
+        /// Move the question away from the collection's centroid by this much, 0 to 1
+        /// (`AskOptions::centering`; off by default).
+        #[arg(long, value_name = "BETA", default_value_t = zoek::query::DEFAULT_CENTERING)]
+        centering: f32,
+        /// Weight of a document prior in each passage's score, 0 to 1
+        /// (`AskOptions::doc_prior`; off by default).
+        #[arg(long, value_name = "GAMMA", default_value_t = zoek::query::DEFAULT_DOC_PRIOR)]
+        doc_prior: f32,
+        /// Rank a passage whose best sentence is a question by its best statement
+        /// (`AskOptions::demote_questions`); `false` for collections made of questions.
+        #[arg(
+            long,
+            value_name = "BOOL",
+            default_value_t = zoek::query::DEFAULT_DEMOTE_QUESTIONS,
+            action = clap::ArgAction::Set
+        )]
+        demote_questions: bool,
         /// The question.
         #[arg(required = true, num_args = 1..)]
         question: Vec<String>,
@@ -413,12 +430,18 @@ fn run(cli: Cli) -> Result<()> {
             mode,
             json,
             filters,
+            centering,
+            doc_prior,
+            demote_questions,
             question,
         } => {
             let opts = AskOptions {
                 k,
                 mode,
                 filters: parse_filters(&filters)?,
+                centering,
+                doc_prior,
+                demote_questions,
                 ..AskOptions::default()
             };
             ask(

@@ -120,6 +120,39 @@ fn bad_questions_fail_cleanly() {
 }
 
 #[test]
+fn ranking_options_reach_the_ranking() {
+    if model_dir().is_none() {
+        return;
+    }
+    let cache = tempfile::tempdir().unwrap();
+    let ask = |extra: &[&str]| {
+        let mut args = vec!["ask", "--quiet", "--json", "-k", "3"];
+        args.extend_from_slice(extra);
+        args.push("wat belemmert de samenwerking?");
+        let o = zoek(cache.path(), &args);
+        assert!(o.status.success(), "{extra:?}: {}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        v["hits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| (h["byte_range"].clone(), h["score"].as_f64().unwrap()))
+            .collect::<Vec<_>>()
+    };
+    let default = ask(&[]);
+    assert_eq!(ask(&["--demote-questions", "true", "--centering", "0"]), default);
+    // "Wat helpt en wat belemmert?" is the sentence closest to this question: kept as a
+    // question, it carries its passage.
+    assert_ne!(ask(&["--demote-questions", "false"]), default);
+    assert_ne!(ask(&["--centering", "0.3"]), default);
+    assert_ne!(ask(&["--doc-prior", "0.5"]), default);
+    assert_clean_failure(
+        &zoek(cache.path(), &["ask", "--quiet", "--centering", "2", "vraag"]),
+        "between 0 and 1",
+    );
+}
+
+#[test]
 fn missing_index_and_missing_model_fail_cleanly() {
     let cache = tempfile::tempdir().unwrap();
     let missing = cache.path().join("no-such-index");
