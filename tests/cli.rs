@@ -140,14 +140,20 @@ fn ranking_options_reach_the_ranking() {
             .collect::<Vec<_>>()
     };
     let default = ask(&[]);
-    assert_eq!(ask(&["--demote-questions", "true", "--centering", "0"]), default);
+    assert_eq!(
+        ask(&["--demote-questions", "true", "--centering", "0"]),
+        default
+    );
     // "Wat helpt en wat belemmert?" is the sentence closest to this question: kept as a
     // question, it carries its passage.
     assert_ne!(ask(&["--demote-questions", "false"]), default);
     assert_ne!(ask(&["--centering", "0.3"]), default);
     assert_ne!(ask(&["--doc-prior", "0.5"]), default);
     assert_clean_failure(
-        &zoek(cache.path(), &["ask", "--quiet", "--centering", "2", "vraag"]),
+        &zoek(
+            cache.path(),
+            &["ask", "--quiet", "--centering", "2", "vraag"],
+        ),
         "between 0 and 1",
     );
 }
