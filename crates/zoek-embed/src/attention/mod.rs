@@ -262,14 +262,17 @@ unsafe fn drive<T: Tiles>(
         let run = (s1 - t).min(rows - i);
         let len = s1 - s0;
         let padded = len.next_multiple_of(T::NR);
-        probs.clear();
-        probs.resize(T::MR * padded, 0.0);
+        // Grown, never cleared: the score tile writes every entry the softmax and the values
+        // read.
+        if probs.len() < T::MR * padded {
+            probs.resize(T::MR * padded, 0.0);
+        }
         for hh in 0..heads {
             let c0 = hh * hd;
             let mut g = 0;
             while g < run {
                 let m = T::MR.min(run - g);
-                let (i, t) = (i + g, t + g);
+                let (row, t) = (i + g, t + g);
                 // SAFETY: rows t..t + m and columns c0..c0 + hd are inside `q`; keys
                 // s0..s0 + padded of rows c0..c0 + hd are inside `kt` (its stride leaves
                 // 2 * LANES >= NR - 1 columns past the last token); `probs` holds m * padded.
@@ -301,7 +304,7 @@ unsafe fn drive<T: Tiles>(
                     }
                 }
                 // SAFETY: value rows s0..s1 and columns c0..c0 + hd are inside `v`; output
-                // rows i..i + m and those columns are inside `out`.
+                // rows row..row + m and those columns are inside `out`.
                 unsafe {
                     T::values(
                         m,
@@ -311,7 +314,7 @@ unsafe fn drive<T: Tiles>(
                         v.as_ptr().add(s0 * h + c0),
                         h,
                         hd,
-                        out.as_mut_ptr().add(i * h + c0),
+                        out.as_mut_ptr().add(row * h + c0),
                     );
                 }
                 g += m;

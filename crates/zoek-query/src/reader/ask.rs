@@ -153,8 +153,8 @@ pub struct AskOptions {
     /// moves the passage's rank too. Applied after each list is cut, so sharded answers
     /// stay those of one collection. On by default because it raised the MRR@10 of both
     /// halves of zoek's own question set (held-out 0.758 → 0.784, tuning 0.720 → 0.756)
-    /// and left PolicyQA level (0.948 → 0.947: of 400 questions 5 moved up and 3 down, on
-    /// government pages whose own FAQ questions match a citizen's; README, "Relevance").
+    /// and left PolicyQA level (0.948 → 0.947: of 400 questions 5 moved up and 3 down; the
+    /// pages of those 3 phrase conditions as questions; README, "Relevance").
     /// Turn it off for collections of questions, such as FAQ lists without answers.
     pub demote_questions: bool,
     /// Metadata filters, all of which a passage's document must pass (default none):
