@@ -84,6 +84,25 @@ struct Args {
     verbose: bool,
 }
 
+const USAGE: &str = "\
+Relevance evaluation: zoek's question set over the example corpus, and PolicyQA-NL.
+
+usage: cargo run --release --example eval -- [OPTIONS]
+
+  --configs LIST           builds to compare: separate, late, each with an optional +ctx
+                           (default separate,separate+ctx,late,late+ctx)
+  --split test|tune|all    which half of the question set (default test)
+  --policyqa N             PolicyQA train questions, 0 to skip (default 400)
+  --distractors N          nl-laws distractors in the PolicyQA collections (default 1500)
+  --ask KEY=VALUE,...      AskOptions: passage_weight, candidates, dense_weight, bm25_weight,
+                           rrf_k, doc_prior, demote_questions, mode
+  --centering LIST         AskOptions::centering values, each asked over the same builds
+  --doc-prior LIST         AskOptions::doc_prior values, likewise
+  --demote-questions LIST  AskOptions::demote_questions values (true, false), likewise
+  --verbose                list the misses, and the PolicyQA questions a variant moves
+  -h, --help               this text
+";
+
 fn parse_args() -> Result<Args> {
     let mut args = Args {
         configs: ["separate", "separate+ctx", "late", "late+ctx"]
@@ -147,7 +166,11 @@ fn parse_args() -> Result<Args> {
                     .collect::<Result<_, _>>()?
             }
             "--verbose" => args.verbose = true,
-            other => bail!("unknown argument {other}"),
+            "-h" | "--help" => {
+                print!("{USAGE}");
+                std::process::exit(0);
+            }
+            other => bail!("unknown argument {other} (see --help)"),
         }
     }
     if args.doc_priors.is_empty() {

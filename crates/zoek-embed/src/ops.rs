@@ -149,17 +149,92 @@ pub fn kt_stride(tokens: usize) -> usize {
 /// query against a sequence are contiguous multiply-adds. `kt` holds `h · kt_stride(tokens)`
 /// values; the padding stays zero.
 pub fn transpose(k: &[f32], tokens: usize, h: usize, kt: &mut [f32]) {
+    assert!(
+        k.len() >= tokens * h && kt.len() >= h * kt_stride(tokens),
+        "transpose shapes disagree"
+    );
+    #[cfg(target_arch = "x86_64")]
+    if h.is_multiple_of(8)
+        && std::arch::is_x86_feature_detected!("avx2")
+        && std::arch::is_x86_feature_detected!("fma")
+    {
+        let whole = tokens / 8 * 8;
+        // SAFETY: the CPU has AVX2; `whole` tokens of `h` columns (a multiple of 8) are
+        // inside `k`, and their transposed runs inside `kt` (asserted above).
+        unsafe { transpose_avx2(k, whole, h, kt_stride(tokens), kt) };
+        transpose_from(k, whole, tokens, h, kt);
+        return;
+    }
+    transpose_from(k, 0, tokens, h, kt);
+}
+
+/// [`transpose`] of the tokens `from..tokens`, one scalar at a time.
+fn transpose_from(k: &[f32], from: usize, tokens: usize, h: usize, kt: &mut [f32]) {
     let stride = kt_stride(tokens);
     // Blocks of 16 tokens: each output run is one cache line, and the block's 16 input rows
     // stay in L1 while all `h` columns are read out of them (a token at a time wrote a
     // strided column per token, 4% of a build's time).
-    for s0 in (0..tokens).step_by(16) {
+    for s0 in (from..tokens).step_by(16) {
         let s1 = (s0 + 16).min(tokens);
         let rows = &k[s0 * h..s1 * h];
         for c in 0..h {
             let dst = &mut kt[c * stride + s0..c * stride + s1];
             for (d, row) in dst.iter_mut().zip(rows.chunks_exact(h)) {
                 *d = row[c];
+            }
+        }
+    }
+}
+
+/// The first `tokens` (a multiple of 8) of [`transpose`] in 8 × 8 register transposes, two
+/// per 16-token block so that each block writes whole cache lines: eight loads, 24
+/// shuffles and eight stores for 64 values (the scalar loop, 2.3 % of a late build, moved
+/// one value per load and store).
+///
+/// # Safety
+/// The CPU must support AVX2; `k` must hold `tokens × h` values, `h` a multiple of 8, and
+/// `kt` `h` rows of `stride >= tokens` values.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn transpose_avx2(k: &[f32], tokens: usize, h: usize, stride: usize, kt: &mut [f32]) {
+    use std::arch::x86_64::*;
+    let (src, dst) = (k.as_ptr(), kt.as_mut_ptr());
+    for s0 in (0..tokens).step_by(8) {
+        for c0 in (0..h).step_by(8) {
+            // SAFETY: rows s0..s0 + 8 < tokens and columns c0..c0 + 8 <= h are inside `k`;
+            // rows c0..c0 + 8 of `kt`, columns s0..s0 + 8 <= stride, inside `kt`.
+            unsafe {
+                let r: [__m256; 8] =
+                    std::array::from_fn(|i| _mm256_loadu_ps(src.add((s0 + i) * h + c0)));
+                let t0 = _mm256_unpacklo_ps(r[0], r[1]);
+                let t1 = _mm256_unpackhi_ps(r[0], r[1]);
+                let t2 = _mm256_unpacklo_ps(r[2], r[3]);
+                let t3 = _mm256_unpackhi_ps(r[2], r[3]);
+                let t4 = _mm256_unpacklo_ps(r[4], r[5]);
+                let t5 = _mm256_unpackhi_ps(r[4], r[5]);
+                let t6 = _mm256_unpacklo_ps(r[6], r[7]);
+                let t7 = _mm256_unpackhi_ps(r[6], r[7]);
+                let u0 = _mm256_shuffle_ps::<0x44>(t0, t2);
+                let u1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
+                let u2 = _mm256_shuffle_ps::<0x44>(t1, t3);
+                let u3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
+                let u4 = _mm256_shuffle_ps::<0x44>(t4, t6);
+                let u5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
+                let u6 = _mm256_shuffle_ps::<0x44>(t5, t7);
+                let u7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
+                let cols = [
+                    _mm256_permute2f128_ps::<0x20>(u0, u4),
+                    _mm256_permute2f128_ps::<0x20>(u1, u5),
+                    _mm256_permute2f128_ps::<0x20>(u2, u6),
+                    _mm256_permute2f128_ps::<0x20>(u3, u7),
+                    _mm256_permute2f128_ps::<0x31>(u0, u4),
+                    _mm256_permute2f128_ps::<0x31>(u1, u5),
+                    _mm256_permute2f128_ps::<0x31>(u2, u6),
+                    _mm256_permute2f128_ps::<0x31>(u3, u7),
+                ];
+                for (j, col) in cols.into_iter().enumerate() {
+                    _mm256_storeu_ps(dst.add((c0 + j) * stride + s0), col);
+                }
             }
         }
     }
@@ -306,6 +381,32 @@ pub(crate) fn max(xs: &[f32]) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn transpose_moves_every_value_and_keeps_the_padding() {
+        // Token counts below, at and between the 8- and 16-token blocks; head sizes of the
+        // register path and one it does not divide.
+        for (tokens, h) in [
+            (1, 8),
+            (7, 16),
+            (8, 8),
+            (16, 24),
+            (23, 384),
+            (40, 12),
+            (5, 12),
+        ] {
+            let k: Vec<f32> = (0..tokens * h).map(|i| i as f32).collect();
+            let stride = kt_stride(tokens);
+            let mut kt = vec![0f32; h * stride];
+            transpose(&k, tokens, h, &mut kt);
+            for c in 0..h {
+                for s in 0..stride {
+                    let want = if s < tokens { k[s * h + c] } else { 0.0 };
+                    assert_eq!(kt[c * stride + s], want, "{tokens}×{h}: c{c} s{s}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn erf_matches_known_values() {
