@@ -103,7 +103,8 @@ usage: cargo run --release --example eval -- [OPTIONS]
   -h, --help               this text
 ";
 
-fn parse_args() -> Result<Args> {
+/// The arguments; `None` when `--help` was asked for (and printed).
+fn parse_args() -> Result<Option<Args>> {
     let mut args = Args {
         configs: ["separate", "separate+ctx", "late", "late+ctx"]
             .iter()
@@ -168,7 +169,7 @@ fn parse_args() -> Result<Args> {
             "--verbose" => args.verbose = true,
             "-h" | "--help" => {
                 print!("{USAGE}");
-                std::process::exit(0);
+                return Ok(None);
             }
             other => bail!("unknown argument {other} (see --help)"),
         }
@@ -179,7 +180,7 @@ fn parse_args() -> Result<Args> {
     if args.demotes.is_empty() {
         args.demotes = vec![args.ask.demote_questions];
     }
-    Ok(args)
+    Ok(Some(args))
 }
 
 /// Every (centering, document prior, question demotion) the run asks with, over the same
@@ -255,7 +256,9 @@ impl Tally {
 }
 
 fn main() -> Result<()> {
-    let args = parse_args()?;
+    let Some(args) = parse_args()? else {
+        return Ok(());
+    };
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let questions: Vec<Question> =
         std::fs::read_to_string(root.join("examples/eval/questions.jsonl"))?
