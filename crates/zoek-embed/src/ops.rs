@@ -154,10 +154,7 @@ pub fn transpose(k: &[f32], tokens: usize, h: usize, kt: &mut [f32]) {
         "transpose shapes disagree"
     );
     #[cfg(target_arch = "x86_64")]
-    if h.is_multiple_of(8)
-        && std::arch::is_x86_feature_detected!("avx2")
-        && std::arch::is_x86_feature_detected!("fma")
-    {
+    if h.is_multiple_of(8) && std::arch::is_x86_feature_detected!("avx2") {
         let whole = tokens / 8 * 8;
         // SAFETY: the CPU has AVX2; `whole` tokens of `h` columns (a multiple of 8) are
         // inside `k`, and their transposed runs inside `kt` (asserted above).
@@ -197,45 +194,69 @@ fn transpose_from(k: &[f32], from: usize, tokens: usize, h: usize, kt: &mut [f32
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn transpose_avx2(k: &[f32], tokens: usize, h: usize, stride: usize, kt: &mut [f32]) {
-    use std::arch::x86_64::*;
     let (src, dst) = (k.as_ptr(), kt.as_mut_ptr());
-    for s0 in (0..tokens).step_by(8) {
+    let mut s0 = 0;
+    while s0 < tokens {
+        // Both halves of a 16-token block per column group, or the last 8 tokens alone.
+        let halves = if s0 + 16 <= tokens { 2 } else { 1 };
         for c0 in (0..h).step_by(8) {
-            // SAFETY: rows s0..s0 + 8 < tokens and columns c0..c0 + 8 <= h are inside `k`;
-            // rows c0..c0 + 8 of `kt`, columns s0..s0 + 8 <= stride, inside `kt`.
-            unsafe {
-                let r: [__m256; 8] =
-                    std::array::from_fn(|i| _mm256_loadu_ps(src.add((s0 + i) * h + c0)));
-                let t0 = _mm256_unpacklo_ps(r[0], r[1]);
-                let t1 = _mm256_unpackhi_ps(r[0], r[1]);
-                let t2 = _mm256_unpacklo_ps(r[2], r[3]);
-                let t3 = _mm256_unpackhi_ps(r[2], r[3]);
-                let t4 = _mm256_unpacklo_ps(r[4], r[5]);
-                let t5 = _mm256_unpackhi_ps(r[4], r[5]);
-                let t6 = _mm256_unpacklo_ps(r[6], r[7]);
-                let t7 = _mm256_unpackhi_ps(r[6], r[7]);
-                let u0 = _mm256_shuffle_ps::<0x44>(t0, t2);
-                let u1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
-                let u2 = _mm256_shuffle_ps::<0x44>(t1, t3);
-                let u3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
-                let u4 = _mm256_shuffle_ps::<0x44>(t4, t6);
-                let u5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
-                let u6 = _mm256_shuffle_ps::<0x44>(t5, t7);
-                let u7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
-                let cols = [
-                    _mm256_permute2f128_ps::<0x20>(u0, u4),
-                    _mm256_permute2f128_ps::<0x20>(u1, u5),
-                    _mm256_permute2f128_ps::<0x20>(u2, u6),
-                    _mm256_permute2f128_ps::<0x20>(u3, u7),
-                    _mm256_permute2f128_ps::<0x31>(u0, u4),
-                    _mm256_permute2f128_ps::<0x31>(u1, u5),
-                    _mm256_permute2f128_ps::<0x31>(u2, u6),
-                    _mm256_permute2f128_ps::<0x31>(u3, u7),
-                ];
-                for (j, col) in cols.into_iter().enumerate() {
-                    _mm256_storeu_ps(dst.add((c0 + j) * stride + s0), col);
-                }
+            for half in 0..halves {
+                // SAFETY: tokens s0 + 8 · half + 8 <= tokens and columns c0 + 8 <= h are
+                // inside `k`; rows c0..c0 + 8 of `kt`, columns up to stride, inside `kt`.
+                unsafe { transpose_8x8(src, s0 + 8 * half, c0, h, stride, dst) };
             }
+        }
+        s0 += 8 * halves;
+    }
+}
+
+/// `dst[(c0 + j) · stride + s0 + i] = src[(s0 + i) · h + c0 + j]` for `i, j < 8`.
+///
+/// # Safety
+/// The CPU must support AVX2 and both 8 × 8 blocks must be in bounds.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn transpose_8x8(
+    src: *const f32,
+    s0: usize,
+    c0: usize,
+    h: usize,
+    stride: usize,
+    dst: *mut f32,
+) {
+    use std::arch::x86_64::*;
+    // SAFETY: the caller keeps both blocks in bounds.
+    unsafe {
+        let r: [__m256; 8] = std::array::from_fn(|i| _mm256_loadu_ps(src.add((s0 + i) * h + c0)));
+        let t0 = _mm256_unpacklo_ps(r[0], r[1]);
+        let t1 = _mm256_unpackhi_ps(r[0], r[1]);
+        let t2 = _mm256_unpacklo_ps(r[2], r[3]);
+        let t3 = _mm256_unpackhi_ps(r[2], r[3]);
+        let t4 = _mm256_unpacklo_ps(r[4], r[5]);
+        let t5 = _mm256_unpackhi_ps(r[4], r[5]);
+        let t6 = _mm256_unpacklo_ps(r[6], r[7]);
+        let t7 = _mm256_unpackhi_ps(r[6], r[7]);
+        let u0 = _mm256_shuffle_ps::<0x44>(t0, t2);
+        let u1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
+        let u2 = _mm256_shuffle_ps::<0x44>(t1, t3);
+        let u3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
+        let u4 = _mm256_shuffle_ps::<0x44>(t4, t6);
+        let u5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
+        let u6 = _mm256_shuffle_ps::<0x44>(t5, t7);
+        let u7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
+        let cols = [
+            _mm256_permute2f128_ps::<0x20>(u0, u4),
+            _mm256_permute2f128_ps::<0x20>(u1, u5),
+            _mm256_permute2f128_ps::<0x20>(u2, u6),
+            _mm256_permute2f128_ps::<0x20>(u3, u7),
+            _mm256_permute2f128_ps::<0x31>(u0, u4),
+            _mm256_permute2f128_ps::<0x31>(u1, u5),
+            _mm256_permute2f128_ps::<0x31>(u2, u6),
+            _mm256_permute2f128_ps::<0x31>(u3, u7),
+        ];
+        for (j, col) in cols.into_iter().enumerate() {
+            _mm256_storeu_ps(dst.add((c0 + j) * stride + s0), col);
         }
     }
 }
@@ -384,7 +405,8 @@ mod tests {
 
     #[test]
     fn transpose_moves_every_value_and_keeps_the_padding() {
-        // Token counts below, at and between the 8- and 16-token blocks; head sizes of the
+        // Token counts below, at and between the 8- and 16-token blocks (and a 16-token block
+        // followed by a lone 8-token one); head sizes of the
         // register path and one it does not divide.
         for (tokens, h) in [
             (1, 8),
@@ -392,6 +414,8 @@ mod tests {
             (8, 8),
             (16, 24),
             (23, 384),
+            (24, 16),
+            (45, 32),
             (40, 12),
             (5, 12),
         ] {
