@@ -229,10 +229,8 @@ unsafe fn tile(job: &Job, p: usize, t0: usize) {
             }
         }
     }
-    for (t, &v) in facc.iter().enumerate() {
-        // SAFETY: the job owns panel p of token t0 + t.
-        unsafe { super::avx512::store(job, p, t0 + t, v) };
-    }
+    // SAFETY: the job owns panel p of tokens t0..t0 + T.
+    unsafe { super::avx512::store(job, p, t0, &facc) };
 }
 
 /// Never called: [`super::Backend::Amx`] is unavailable off x86-64.

@@ -274,7 +274,8 @@ unsafe fn block3(
 }
 
 /// Stores a tile's finished sums: for each token, rows 0–7 and 8–15 of panel `p`, adding
-/// the bias. A full panel inside one output part is stored straight from the registers.
+/// the bias. A full panel inside one output part is stored straight from the registers, its
+/// place found once for all the tokens (for a split product that takes a division).
 ///
 /// # Safety
 /// The CPU must support AVX; the job must own the cells of tokens `t0..t0 + T` in panel `p`.
@@ -289,35 +290,37 @@ pub(super) unsafe fn store_halves<const T: usize>(
 ) {
     use super::PANEL;
     use std::arch::x86_64::*;
-    for (t, (&lo, &hi)) in facc[0].iter().zip(&facc[1]).enumerate() {
-        match job.contiguous(p, t0 + t) {
-            Some(dst) => {
-                let (lo, hi) = match job.bias {
-                    // SAFETY: the bias holds `rows` values and a contiguous panel is a full
-                    // one, so `p * 16 + 16 <= rows`.
-                    Some(b) => unsafe {
-                        let b = b.as_ptr().add(p * PANEL);
-                        (
-                            _mm256_add_ps(lo, _mm256_loadu_ps(b)),
-                            _mm256_add_ps(hi, _mm256_loadu_ps(b.add(8))),
-                        )
-                    },
-                    None => (lo, hi),
-                };
-                // SAFETY: the job owns these 16 output cells of token t0 + t.
+    match job.contiguous(p, t0) {
+        Some(dst) => {
+            let (blo, bhi) = match job.bias {
+                // SAFETY: the bias holds `rows` values and a contiguous panel is a full one,
+                // so `p * 16 + 16 <= rows`.
+                Some(b) => unsafe {
+                    let b = b.as_ptr().add(p * PANEL);
+                    (_mm256_loadu_ps(b), _mm256_loadu_ps(b.add(8)))
+                },
+                None => (_mm256_setzero_ps(), _mm256_setzero_ps()),
+            };
+            let stride = job.token_stride();
+            for (t, (&lo, &hi)) in facc[0].iter().zip(&facc[1]).enumerate() {
+                // SAFETY: the job owns these 16 output cells of token t0 + t, `t * stride`
+                // past token t0's in the same output part.
                 unsafe {
-                    _mm256_storeu_ps(dst, lo);
-                    _mm256_storeu_ps(dst.add(8), hi);
+                    let dst = dst.add(t * stride);
+                    _mm256_storeu_ps(dst, _mm256_add_ps(lo, blo));
+                    _mm256_storeu_ps(dst.add(8), _mm256_add_ps(hi, bhi));
                 }
             }
-            None => {
+        }
+        None => {
+            for (t, (&lo, &hi)) in facc[0].iter().zip(&facc[1]).enumerate() {
                 let mut sums = [0f32; PANEL];
                 // SAFETY: `sums` holds 16 floats.
                 unsafe {
                     _mm256_storeu_ps(sums.as_mut_ptr(), lo);
                     _mm256_storeu_ps(sums.as_mut_ptr().add(8), hi);
                 }
-                job.store(p, t0 + t, &sums);
+                job.store_cold(p, t0 + t, &sums);
             }
         }
     }

@@ -100,25 +100,32 @@ unsafe fn tile<const R: usize, const T: usize>(job: &Job, p0: usize, t0: usize) 
         }
     }
     for (r, facc) in facc.iter().enumerate() {
-        for (t, &v) in facc.iter().enumerate() {
-            // SAFETY: forwarded from the caller: the job owns panel p0 + r of token t0 + t.
-            unsafe { store(job, p0 + r, t0 + t, v) };
-        }
+        // SAFETY: forwarded from the caller: the job owns panel p0 + r of tokens t0..t0 + T.
+        unsafe { store(job, p0 + r, t0, facc) };
     }
 }
 
-/// Stores the 16 finished sums of `panel` for token `t`, adding the bias.
+/// Stores the 16 finished sums of `panel` for tokens `t0..t0 + T`, adding the bias.
+///
+/// The output place is found once per panel, not once per token: for a split product
+/// (query, key and value in one) it takes a division, and out of line, once per token, this
+/// store was a tenth of a build's time on a Zen 5 EPYC.
 ///
 /// # Safety
 /// The CPU must support AVX-512F, and the job must own these output cells.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 #[inline]
-pub(super) unsafe fn store(job: &Job, panel: usize, t: usize, v: std::arch::x86_64::__m512) {
+pub(super) unsafe fn store<const T: usize>(
+    job: &Job,
+    panel: usize,
+    t0: usize,
+    v: &[std::arch::x86_64::__m512; T],
+) {
     use super::PANEL;
     use std::arch::x86_64::*;
 
-    match job.contiguous(panel, t) {
+    match job.contiguous(panel, t0) {
         Some(dst) => {
             let bias = match job.bias {
                 // SAFETY: the bias holds `rows` values and a contiguous panel is a full one,
@@ -126,14 +133,20 @@ pub(super) unsafe fn store(job: &Job, panel: usize, t: usize, v: std::arch::x86_
                 Some(b) => unsafe { _mm512_loadu_ps(b.as_ptr().add(panel * PANEL)) },
                 None => _mm512_setzero_ps(),
             };
-            // SAFETY: the job owns these 16 output cells of token t.
-            unsafe { _mm512_storeu_ps(dst, _mm512_add_ps(v, bias)) }
+            let stride = job.token_stride();
+            for (t, &v) in v.iter().enumerate() {
+                // SAFETY: the job owns these 16 output cells of token t0 + t, `t * stride`
+                // past token t0's in the same output part.
+                unsafe { _mm512_storeu_ps(dst.add(t * stride), _mm512_add_ps(v, bias)) }
+            }
         }
         None => {
-            let mut sums = [0f32; PANEL];
-            // SAFETY: `sums` holds 16 floats.
-            unsafe { _mm512_storeu_ps(sums.as_mut_ptr(), v) };
-            job.store(panel, t, &sums);
+            for (t, &v) in v.iter().enumerate() {
+                let mut sums = [0f32; PANEL];
+                // SAFETY: `sums` holds 16 floats.
+                unsafe { _mm512_storeu_ps(sums.as_mut_ptr(), v) };
+                job.store_cold(panel, t0 + t, &sums);
+            }
         }
     }
 }

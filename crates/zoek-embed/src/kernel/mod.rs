@@ -397,6 +397,22 @@ impl Job<'_> {
         (off + PANEL <= seg).then(|| unsafe { self.out.ptrs[part].add(t * seg + off) })
     }
 
+    /// Elements from one token's outputs to the next token's within an output part: the
+    /// stride to step a [`Job::contiguous`] pointer from token `t` to `t + 1`.
+    #[inline(always)]
+    fn token_stride(&self) -> usize {
+        self.out.seg
+    }
+
+    /// Stores one token's finished sums of `panel`, the general way: for the padding rows of
+    /// a short last panel or a panel that straddles two output parts. Out of line and cold so
+    /// that the backends' register tiles inline only their straight stores.
+    #[cold]
+    #[inline(never)]
+    fn store_cold(&self, panel: usize, t: usize, sums: &[f32; PANEL]) {
+        self.store(panel, t, sums);
+    }
+
     /// Calls `f(first row, outputs)` on the job's outputs of token `t` for rows `rows`, one
     /// contiguous run per output part they touch.
     #[inline(always)]
