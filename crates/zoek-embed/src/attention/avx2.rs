@@ -51,6 +51,9 @@ pub(super) unsafe fn rows(
 tiles_by_rows!(Avx2, nr = 16, rows = [1, 2, 3, 4, 5; 6]);
 
 #[cfg(target_arch = "x86_64")]
+use super::softmax_rust as softmax;
+
+#[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 #[inline]
 // The loops index a register tile by row; unrolled, they are the tile.

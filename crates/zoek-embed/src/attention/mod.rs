@@ -46,6 +46,12 @@ macro_rules! tiles_by_rows {
             }
 
             #[inline(always)]
+            unsafe fn softmax(p: *mut f32, len: usize) {
+                // SAFETY: forwarded from the caller.
+                unsafe { softmax(p, len) }
+            }
+
+            #[inline(always)]
             unsafe fn values(
                 m: usize,
                 p: *const f32,
@@ -190,8 +196,9 @@ pub fn attention_rows_with(
 pub(crate) trait Tiles {
     /// Query rows per tile (8 on AVX-512, 6 on AVX2, whose 16 registers hold no more).
     const MR: usize;
-    /// Keys per score tile; at most `2 * LANES + 1` so that the padded read past a
-    /// sequence stays inside `kt`'s row.
+    /// Keys a sequence's scores are padded to a multiple of (a score tile's narrowest
+    /// run); at most `2 * LANES + 1` so that the padded read past a sequence stays inside
+    /// `kt`'s row.
     const NR: usize;
 
     /// `s[r * padded + j] = scale · Σ_e q[r * h + e] · kt[e * stride + j]` for `r < m`,
@@ -208,6 +215,10 @@ pub(crate) trait Tiles {
         scale: f32,
         s: *mut f32,
     );
+
+    /// `p[j] = exp(p[j] - max) / Σ exp(p[k] - max)` over `j, k < len`, in place; entries from
+    /// `len` up to the next multiple of `NR` may be read and overwritten.
+    unsafe fn softmax(p: *mut f32, len: usize);
 
     /// `out[r * h + c] = Σ_{j < len} p[r * padded + j] · v[j * h + c]` for `r < m`, `c < hd`.
     #[allow(clippy::too_many_arguments)]
@@ -293,15 +304,8 @@ unsafe fn drive<T: Tiles>(
                 // 1 / Σ, then the values), so that the rounding of what follows matches it
                 // closely.
                 for r in 0..m {
-                    let p = &mut probs[r * padded..r * padded + len];
-                    let mx = max(p);
-                    for pj in p.iter_mut() {
-                        *pj = exp(*pj - mx);
-                    }
-                    let inv = 1.0 / sum(p);
-                    for pj in p.iter_mut() {
-                        *pj *= inv;
-                    }
+                    // SAFETY: row r of `probs` holds `padded` entries.
+                    unsafe { T::softmax(probs.as_mut_ptr().add(r * padded), len) };
                 }
                 // SAFETY: value rows s0..s1 and columns c0..c0 + hd are inside `v`; output
                 // rows row..row + m and those columns are inside `out`.
@@ -321,6 +325,25 @@ unsafe fn drive<T: Tiles>(
             }
         }
         i += run;
+    }
+}
+
+/// [`Tiles::softmax`] in plain Rust, which the compiler vectorises for the caller's
+/// instruction set (the AVX2 path's).
+///
+/// # Safety
+/// `p` must hold `len` entries.
+#[inline(always)]
+unsafe fn softmax_rust(p: *mut f32, len: usize) {
+    // SAFETY: forwarded from the caller.
+    let p = unsafe { std::slice::from_raw_parts_mut(p, len) };
+    let mx = max(p);
+    for pj in p.iter_mut() {
+        *pj = exp(*pj - mx);
+    }
+    let inv = 1.0 / sum(p);
+    for pj in p.iter_mut() {
+        *pj *= inv;
     }
 }
 
