@@ -303,12 +303,34 @@ impl QMatrix {
             return Ok(());
         }
         let parallel = x.len() * rows >= PAR_MIN_MACS && rayon::current_num_threads() > 1;
-        let acts = QuantActs::new(x, tokens, cols, self.packed.zero, backend, parallel);
         let out = Out { ptrs, seg };
+        let zero = self.packed.zero;
+        quant::with_acts(x, (tokens, cols), zero, backend, parallel, |acts| {
+            self.product(backend, acts, tokens, bias, post, out, parallel)
+        });
+        Ok(())
+    }
+
+    /// Runs the product of quantised activations on `backend`, over the pool when
+    /// `parallel`.
+    ///
+    /// `out` must point at output parts that hold `tokens * seg` elements each and that
+    /// nobody else touches meanwhile ([`QMatrix::run`] checks the lengths).
+    #[allow(clippy::too_many_arguments)]
+    fn product(
+        &self,
+        backend: Backend,
+        acts: &QuantActs,
+        tokens: usize,
+        bias: Option<&[f32]>,
+        post: Option<fn(&mut [f32])>,
+        out: Out,
+        parallel: bool,
+    ) {
         let panels = self.packed.panels();
         let job = |ps, ts| Job {
             w: &self.packed,
-            acts: &acts,
+            acts,
             bias,
             post,
             out,
@@ -318,11 +340,11 @@ impl QMatrix {
         if !parallel {
             for t0 in (0..tokens).step_by(TOKEN_CHUNK) {
                 let ts = t0..(t0 + TOKEN_CHUNK).min(tokens);
-                // SAFETY: every output slice holds `tokens * seg` elements (checked above) and
-                // this is the only writer.
+                // SAFETY: every output slice holds `tokens * seg` elements (checked by `run`)
+                // and this is the only writer.
                 unsafe { run_job(backend, &job(0..panels, ts)) };
             }
-            return Ok(());
+            return;
         }
         // Tasks are (token chunk) x (panel chunk) cells; aim for a few per thread so the pool
         // can balance uneven cores.
@@ -342,7 +364,6 @@ impl QMatrix {
                 // element of the outputs, which outlive the parallel loop.
                 unsafe { run_job(backend, &job(ps, ts)) };
             });
-        Ok(())
     }
 }
 

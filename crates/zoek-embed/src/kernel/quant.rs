@@ -17,6 +17,11 @@ const TOKENS_PER_TASK: usize = 32;
 type Chunk<'a> = ((&'a [f32], &'a mut [i8]), (&'a mut [f32], &'a mut [i32]));
 
 /// Activations as int8 per 32-element block, as the reference engine quantises them.
+///
+/// Its buffers are kept between products ([`with_acts`]): allocated and zeroed afresh for
+/// every product (six a layer) they cost page faults and a `memset` that the quantiser's
+/// writes make useless.
+#[derive(Default)]
 pub(super) struct QuantActs {
     pub cols: usize,
     /// `tokens x cols` int8 values.
@@ -27,7 +32,40 @@ pub(super) struct QuantActs {
     pub offset: Vec<i32>,
 }
 
+/// Largest buffers, in bytes of codes, [`with_acts`] keeps for the next product of its
+/// thread (a batch of 2,048 tokens of 1,536 columns); larger ones are freed after use.
+const KEEP_BYTES: usize = 4 << 20;
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<QuantActs> = std::cell::RefCell::default();
+}
+
+/// Quantises `tokens x cols` activations and passes them to `f`, in this thread's kept
+/// buffers when they are free (a product running inside another on the same thread, as
+/// rayon's work stealing allows, gets fresh ones).
+pub(super) fn with_acts<R>(
+    x: &[f32],
+    (tokens, cols): (usize, usize),
+    zero: i32,
+    backend: Backend,
+    parallel: bool,
+    f: impl FnOnce(&QuantActs) -> R,
+) -> R {
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut acts) => {
+            acts.fill(x, tokens, cols, zero, backend, parallel);
+            let out = f(&acts);
+            if acts.q.capacity() > KEEP_BYTES {
+                *acts = QuantActs::default();
+            }
+            out
+        }
+        Err(_) => f(&QuantActs::new(x, tokens, cols, zero, backend, parallel)),
+    })
+}
+
 impl QuantActs {
+    /// `x` quantised into new buffers.
     pub fn new(
         x: &[f32],
         tokens: usize,
@@ -36,10 +74,28 @@ impl QuantActs {
         backend: Backend,
         parallel: bool,
     ) -> Self {
+        let mut acts = Self::default();
+        acts.fill(x, tokens, cols, zero, backend, parallel);
+        acts
+    }
+
+    /// Quantises `x` into these buffers. Every code, scale and offset is written, so what
+    /// the buffers held before never shows.
+    fn fill(
+        &mut self,
+        x: &[f32],
+        tokens: usize,
+        cols: usize,
+        zero: i32,
+        backend: Backend,
+        parallel: bool,
+    ) {
         let nb = cols / BLOCK;
-        let mut q = vec![0i8; tokens * cols];
-        let mut d = vec![0f32; tokens * nb];
-        let mut offset = vec![0i32; tokens * nb];
+        self.cols = cols;
+        self.q.resize(tokens * cols, 0);
+        self.d.resize(tokens * nb, 0.0);
+        self.offset.resize(tokens * nb, 0);
+        let (q, d, offset) = (&mut self.q[..], &mut self.d[..], &mut self.offset[..]);
         let task = |((x, q), (d, o)): Chunk| quantize(backend, zero, x, q, d, o);
         if parallel && tokens > TOKENS_PER_TASK {
             x.par_chunks(cols * TOKENS_PER_TASK)
@@ -50,9 +106,8 @@ impl QuantActs {
                 )
                 .for_each(task);
         } else {
-            task(((x, &mut q), (&mut d, &mut offset)));
+            task(((x, q), (d, offset)));
         }
-        Self { cols, q, d, offset }
     }
 }
 

@@ -321,6 +321,32 @@ fn every_backend_quantises_activations_identically() {
 }
 
 #[test]
+fn kept_activation_buffers_show_nothing_of_earlier_products() {
+    let mut rng = Rng(17);
+    // A large product fills the thread's kept buffers with its codes; smaller ones after
+    // it, and one on a product nested inside (fresh buffers), must see only their own.
+    let big = random_x(&mut rng, 96 * 384);
+    quant::with_acts(&big, (96, 384), 8, Backend::Scalar, false, |a| {
+        assert_eq!(a.q.len(), 96 * 384)
+    });
+    for (tokens, cols) in [(5, 64), (1, 32), (40, 384)] {
+        let x = random_x(&mut rng, tokens * cols);
+        for backend in backends() {
+            let want = quant::QuantActs::new(&x, tokens, cols, 8, backend, false);
+            let check = |got: &quant::QuantActs| {
+                assert_eq!(got.q, want.q, "{backend:?} {tokens}x{cols}");
+                assert_eq!(got.d, want.d, "{backend:?} {tokens}x{cols}");
+                assert_eq!(got.offset, want.offset, "{backend:?} {tokens}x{cols}");
+            };
+            quant::with_acts(&x, (tokens, cols), 8, backend, true, |outer| {
+                quant::with_acts(&x, (tokens, cols), 8, backend, false, check);
+                check(outer);
+            });
+        }
+    }
+}
+
+#[test]
 fn dequantize_decodes_q4_0() {
     let mut rng = Rng(5);
     let (rows, cols) = (33, 96);

@@ -87,6 +87,36 @@ struct Layer {
     out_ln: LayerNorm,
 }
 
+/// Largest scratch, in bytes, a thread keeps for its next pass (a 2,048-token batch takes
+/// about 34 MB); larger scratch is freed after its pass.
+const KEEP_BYTES: usize = 64 << 20;
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
+}
+
+/// The per-layer buffers of a pass, kept per thread between passes: allocated and zeroed
+/// afresh for each batch they cost page faults and `memset`s the layers overwrite anyway.
+#[derive(Default)]
+struct Scratch {
+    kt: Vec<f32>,
+    q: Vec<f32>,
+    k: Vec<f32>,
+    v: Vec<f32>,
+    ctx: Vec<f32>,
+    tmp: Vec<f32>,
+    mid: Vec<f32>,
+}
+
+impl Scratch {
+    fn bytes(&self) -> usize {
+        let bufs = [
+            &self.kt, &self.q, &self.k, &self.v, &self.ctx, &self.tmp, &self.mid,
+        ];
+        bufs.iter().map(|b| b.capacity()).sum::<usize>() * std::mem::size_of::<f32>()
+    }
+}
+
 /// The encoder with its weights.
 pub struct BertEncoder {
     config: Config,
@@ -190,7 +220,6 @@ impl BertEncoder {
         par: Parallelism,
     ) -> Result<Vec<f32>, EmbedError> {
         let h = self.config.hidden_size;
-        let ff = self.config.intermediate_size;
         let eps = self.config.layer_norm_eps;
         let mut bounds = Vec::with_capacity(sequences.len());
         let mut total = 0usize;
@@ -210,18 +239,63 @@ impl BertEncoder {
         self.embed_tokens(sequences, &mut x)?;
         ops::layer_norm(&mut x, None, &self.emb_ln.weight, &self.emb_ln.bias, h, eps);
 
-        let mut kt = vec![0f32; ops::kt_stride(t) * h];
-        let mut q = vec![0f32; t * h];
-        let mut k = vec![0f32; t * h];
-        let mut v = vec![0f32; t * h];
-        let mut ctx = vec![0f32; t * h];
-        let mut tmp = vec![0f32; t * h];
-        let mut mid = vec![0f32; t * ff];
+        SCRATCH.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut kept) => {
+                let out = self.layers_over(&mut x, &bounds, par, &mut kept);
+                if kept.bytes() > KEEP_BYTES {
+                    *kept = Scratch::default();
+                }
+                out
+            }
+            Err(_) => self.layers_over(&mut x, &bounds, par, &mut Scratch::default()),
+        })?;
+        Ok(x)
+    }
+
+    /// Runs every layer over the embedded tokens `x` of the sequences `bounds`, in place.
+    fn layers_over(
+        &self,
+        x: &mut [f32],
+        bounds: &[(usize, usize)],
+        par: Parallelism,
+        scratch: &mut Scratch,
+    ) -> Result<(), EmbedError> {
+        let h = self.config.hidden_size;
+        let ff = self.config.intermediate_size;
+        let eps = self.config.layer_norm_eps;
+        let t = x.len() / h;
+        let Scratch {
+            kt,
+            q,
+            k,
+            v,
+            ctx,
+            tmp,
+            mid,
+        } = scratch;
+        // Every buffer but the keys' padding is written before it is read; that padding
+        // is zeroed here, as `ops::transpose` expects.
+        let stride = ops::kt_stride(t);
+        kt.resize(stride * h, 0.0);
+        for row in kt.chunks_exact_mut(stride) {
+            row[t..].fill(0.0);
+        }
+        for buf in [&mut *q, &mut *k, &mut *v, &mut *ctx, &mut *tmp] {
+            buf.resize(t * h, 0.0);
+        }
+        mid.resize(t * ff, 0.0);
+        let (kt, q, k, v, ctx, tmp, mid) = (
+            &mut kt[..stride * h],
+            &mut q[..t * h],
+            &mut k[..t * h],
+            &mut v[..t * h],
+            &mut ctx[..t * h],
+            &mut tmp[..t * h],
+            &mut mid[..t * ff],
+        );
         for layer in &self.layers {
-            layer
-                .qkv
-                .forward_split(&x, t, &mut [&mut q, &mut k, &mut v])?;
-            ops::transpose(&k, t, h, &mut kt);
+            layer.qkv.forward_split(x, t, &mut [q, k, v])?;
+            ops::transpose(k, t, h, kt);
             let shape = AttnShape {
                 tokens: t,
                 hidden: h,
@@ -237,10 +311,10 @@ impl BertEncoder {
                             crate::attention::attention_rows(
                                 out,
                                 i * rows,
-                                &q,
-                                &kt,
-                                &v,
-                                &bounds,
+                                q,
+                                kt,
+                                v,
+                                bounds,
                                 shape,
                                 probs,
                             )
@@ -248,37 +322,37 @@ impl BertEncoder {
                     );
                 }
                 Parallelism::Serial => crate::attention::attention_rows(
-                    &mut ctx,
+                    ctx,
                     0,
-                    &q,
-                    &kt,
-                    &v,
-                    &bounds,
+                    q,
+                    kt,
+                    v,
+                    bounds,
                     shape,
                     &mut Vec::new(),
                 ),
             }
-            layer.attn_out.forward(&ctx, t, &mut tmp)?;
+            layer.attn_out.forward(ctx, t, tmp)?;
             ops::layer_norm(
-                &mut x,
-                Some(&tmp),
+                x,
+                Some(tmp),
                 &layer.attn_ln.weight,
                 &layer.attn_ln.bias,
                 h,
                 eps,
             );
-            layer.ffn_in.forward_gelu(&x, t, &mut mid)?;
-            layer.ffn_out.forward(&mid, t, &mut tmp)?;
+            layer.ffn_in.forward_gelu(x, t, mid)?;
+            layer.ffn_out.forward(mid, t, tmp)?;
             ops::layer_norm(
-                &mut x,
-                Some(&tmp),
+                x,
+                Some(tmp),
                 &layer.out_ln.weight,
                 &layer.out_ln.bias,
                 h,
                 eps,
             );
         }
-        Ok(x)
+        Ok(())
     }
 
     /// Mean-pooled (not normalised) vectors of `sequences`, one per sequence.
