@@ -34,6 +34,7 @@
 //! | `models` | `e5_image` (the BERT forward pass over the image), `hf` (candle-transformers) |
 //! | `linear`, `kernel` | the Q4_0 × Q8_0 linear layer and its backends (AVX-512 VNNI, AVX-VNNI, AVX2, scalar) |
 //! | `ops` | layer norm, GELU, attention on `f32` slices |
+//! | `scratch` | buffers a thread keeps between passes and products |
 //! | `tokenize`, `unigram` | [`TextTokenizer`] and its compact Unigram model |
 //! | `windows` | inputs longer than 512 tokens |
 //! | `late`, `pool` | [`LatePassage`]: sentence vectors pooled out of their passage's forward pass |
@@ -54,6 +55,7 @@ mod linear;
 mod models;
 mod ops;
 mod pool;
+mod scratch;
 mod store;
 mod tokenize;
 mod unigram;

@@ -41,8 +41,7 @@ thread_local! {
 }
 
 /// Quantises `tokens x cols` activations and passes them to `f`, in this thread's kept
-/// buffers when they are free (a product running inside another on the same thread, as
-/// rayon's work stealing allows, gets fresh ones).
+/// buffers ([`crate::scratch::with_kept`]).
 pub(super) fn with_acts<R>(
     x: &[f32],
     (tokens, cols): (usize, usize),
@@ -51,21 +50,19 @@ pub(super) fn with_acts<R>(
     parallel: bool,
     f: impl FnOnce(&QuantActs) -> R,
 ) -> R {
-    SCRATCH.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut acts) => {
+    crate::scratch::with_kept(
+        &SCRATCH,
+        |acts| acts.q.capacity() <= KEEP_BYTES,
+        |acts| {
             acts.fill(x, tokens, cols, zero, backend, parallel);
-            let out = f(&acts);
-            if acts.q.capacity() > KEEP_BYTES {
-                *acts = QuantActs::default();
-            }
-            out
-        }
-        Err(_) => f(&QuantActs::new(x, tokens, cols, zero, backend, parallel)),
-    })
+            f(acts)
+        },
+    )
 }
 
 impl QuantActs {
     /// `x` quantised into new buffers.
+    #[cfg(test)]
     pub fn new(
         x: &[f32],
         tokens: usize,

@@ -95,8 +95,8 @@ thread_local! {
     static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
 }
 
-/// The per-layer buffers of a pass, kept per thread between passes: allocated and zeroed
-/// afresh for each batch they cost page faults and `memset`s the layers overwrite anyway.
+/// The per-layer buffers of a pass, kept per thread between passes
+/// ([`crate::scratch::with_kept`]).
 #[derive(Default)]
 struct Scratch {
     kt: Vec<f32>,
@@ -239,16 +239,11 @@ impl BertEncoder {
         self.embed_tokens(sequences, &mut x)?;
         ops::layer_norm(&mut x, None, &self.emb_ln.weight, &self.emb_ln.bias, h, eps);
 
-        SCRATCH.with(|cell| match cell.try_borrow_mut() {
-            Ok(mut kept) => {
-                let out = self.layers_over(&mut x, &bounds, par, &mut kept);
-                if kept.bytes() > KEEP_BYTES {
-                    *kept = Scratch::default();
-                }
-                out
-            }
-            Err(_) => self.layers_over(&mut x, &bounds, par, &mut Scratch::default()),
-        })?;
+        crate::scratch::with_kept(
+            &SCRATCH,
+            |kept| kept.bytes() <= KEEP_BYTES,
+            |scratch| self.layers_over(&mut x, &bounds, par, scratch),
+        )?;
         Ok(x)
     }
 
@@ -285,13 +280,13 @@ impl BertEncoder {
         }
         mid.resize(t * ff, 0.0);
         let (kt, q, k, v, ctx, tmp, mid) = (
-            &mut kt[..stride * h],
-            &mut q[..t * h],
-            &mut k[..t * h],
-            &mut v[..t * h],
-            &mut ctx[..t * h],
-            &mut tmp[..t * h],
-            &mut mid[..t * ff],
+            &mut kt[..],
+            &mut q[..],
+            &mut k[..],
+            &mut v[..],
+            &mut ctx[..],
+            &mut tmp[..],
+            &mut mid[..],
         );
         for layer in &self.layers {
             layer.qkv.forward_split(x, t, &mut [q, k, v])?;
