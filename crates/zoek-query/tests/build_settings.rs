@@ -161,3 +161,118 @@ fn context_headers_change_only_the_passage_vectors() {
     assert_eq!(p2.heading.as_deref(), Some("Vormen van samenwerking"));
     assert!(p2.score > p1.score + 0.05, "{} vs {}", p2.score, p1.score);
 }
+
+/// A hashing embedder that writes down every text, and every late-chunked passage (its
+/// sentences joined by " | "), that it is asked to embed.
+#[derive(Default)]
+struct Recording {
+    inner: HashEmbedder,
+    texts: std::sync::Mutex<Vec<String>>,
+}
+
+impl zoek_query::TextEmbedder for Recording {
+    fn model_id(&self) -> &str {
+        self.inner.model_id()
+    }
+    fn dim(&self) -> usize {
+        self.inner.dim()
+    }
+    fn embed_query(&self, text: &str) -> zoek_query::Result<Vec<f32>> {
+        self.inner.embed_query(text)
+    }
+    fn embed_passages(&self, texts: &[&str]) -> zoek_query::Result<Vec<Vec<f32>>> {
+        let mut seen = self.texts.lock().unwrap();
+        seen.extend(texts.iter().map(|t| t.to_string()));
+        self.inner.embed_passages(texts)
+    }
+    fn count_tokens(&self, text: &str) -> zoek_query::Result<usize> {
+        self.inner.count_tokens(text)
+    }
+    fn embed_late(
+        &self,
+        passages: &[zoek_query::LatePassage<'_>],
+    ) -> zoek_query::Result<Vec<zoek_query::LateVectors>> {
+        let mut seen = self.texts.lock().unwrap();
+        seen.extend(passages.iter().map(|p| p.sentences.join(" | ")));
+        self.inner.embed_late(passages)
+    }
+}
+
+#[test]
+fn each_distinct_text_is_embedded_once_and_every_occurrence_gets_its_vector() {
+    use std::sync::Arc;
+    use zoek_query::{Hit, TextEmbedder};
+    let shared = "Deze wet treedt in werking met ingang van 1 januari.";
+    let docs = [
+        (
+            "a",
+            vec![shared, "Zij wordt aangehaald als de Wet zorgcoöperaties."],
+        ),
+        // One sentence: the passage is a sentence of "a" and its own sentence.
+        ("b", vec![shared]),
+        // The same document under another id.
+        ("c", vec![shared]),
+        ("d", vec!["Gemeenten bekostigen de zorgcoöperatie.", shared]),
+        ("e", vec!["Vrijwilligers helpen ouderen thuis."]),
+    ];
+    let input = tempfile::tempdir().unwrap();
+    let lines: String = docs
+        .iter()
+        .map(|(id, s)| serde_json::json!({ "id": id, "text": s.join(" ") }).to_string() + "\n")
+        .collect();
+    std::fs::write(input.path().join("wetten.jsonl"), lines).unwrap();
+    let of = |h: &Hit, id: &str| h.doc == id || h.doc.ends_with(&format!("#{id}"));
+    // Separate: the 4 distinct sentences, then the passages of "a" and "d" (the other
+    // three are one of those sentences). Late: the 4 distinct passages.
+    for (mode, embedded) in [(SentenceVectors::Separate, 6), (SentenceVectors::Late, 4)] {
+        let recording = Arc::new(Recording::default());
+        let engine = Engine::from_shared(recording.clone() as Arc<dyn TextEmbedder>);
+        let out = tempfile::tempdir().unwrap();
+        let stats = engine
+            .build(&[input.path()], out.path(), &opts(mode, false))
+            .unwrap();
+        assert_eq!((stats.passages, stats.sentences), (5, 7), "{mode:?}");
+        let texts = recording.texts.lock().unwrap().clone();
+        let mut distinct = texts.clone();
+        distinct.sort();
+        distinct.dedup();
+        assert_eq!(
+            texts.len(),
+            distinct.len(),
+            "{mode:?} embedded twice: {texts:?}"
+        );
+        assert_eq!(texts.len(), embedded, "{mode:?}: {texts:?}");
+
+        // Every occurrence has its own text's vector: each sentence, asked, is its
+        // passage's highlight at cosine 1, and each passage, asked, comes back at cosine 1.
+        let collection = Collection::open(out.path()).unwrap();
+        let ask = |question: &str, rank: RankMode| {
+            let opts = AskOptions {
+                k: 5,
+                mode: rank,
+                centering: 0.0,
+                demote_questions: false,
+                ..AskOptions::default()
+            };
+            collection.ask_with(&engine, question, &opts).unwrap().hits
+        };
+        for (id, sentences) in &docs {
+            for sentence in sentences {
+                let hits = ask(sentence, RankMode::SentenceToParent);
+                let hit = hits.iter().find(|h| of(h, id));
+                let hit = hit.unwrap_or_else(|| panic!("{mode:?} {id} {sentence:?}: {hits:?}"));
+                assert_eq!(hit.highlight.as_deref(), Some(*sentence), "{mode:?} {id}");
+                let cosine = hit.dense_score.unwrap();
+                assert!(
+                    (cosine - 1.0).abs() < 1e-4,
+                    "{mode:?} {id} {sentence:?}: {cosine}"
+                );
+            }
+            let hits = ask(&sentences.join(" "), RankMode::DenseParagraph);
+            let hit = hits.iter().find(|h| of(h, id));
+            let hit = hit.unwrap_or_else(|| panic!("{mode:?} {id}: {hits:?}"));
+            let cosine = hit.dense_score.unwrap();
+            assert!((cosine - 1.0).abs() < 1e-4, "{mode:?} {id}: {cosine}");
+        }
+    }
+}

@@ -2,6 +2,7 @@
 
 use std::time::{Duration, Instant};
 
+use super::distinct::Distinct;
 use super::options::{BuildOptions, Stage};
 use super::serializer::{NewDocument, SegmentSerializer};
 use crate::engine::{Engine, LatePassage};
@@ -85,7 +86,8 @@ pub(crate) fn embed_documents(
 
 /// Embeds every sentence (and passage, with `passage_vectors`) of `prepared`, as the
 /// collection's settings say: sentences on their own or pooled out of their passage
-/// (late chunking), passages with or without their title and heading in front.
+/// (late chunking), passages with or without their title and heading in front. Each
+/// distinct text (passage, with late chunking) is embedded once.
 fn embed(
     engine: &Engine,
     prepared: &Prepared,
@@ -93,45 +95,80 @@ fn embed(
     opts: &BuildOptions,
 ) -> Result<(Vec<f32>, Option<Vec<f32>>)> {
     let contexts = prepared.passage_contexts(settings.context_headers);
+    let dim = engine.dim();
     match settings.sentence_vectors {
         SentenceVectors::Late => {
-            let sentences = prepared.passage_sentences();
-            let passages: Vec<LatePassage<'_>> = contexts
+            let per_passage = prepared.passage_sentences();
+            let n_p = per_passage.len();
+            let distinct = Distinct::of(
+                contexts
+                    .iter()
+                    .zip(&per_passage)
+                    .map(|(context, sentences)| (context.as_str(), sentences.as_slice())),
+            );
+            let passages: Vec<LatePassage<'_>> = distinct
+                .unique
                 .iter()
-                .zip(&sentences)
-                .map(|(context, sentences)| LatePassage { context, sentences })
+                .map(|&(context, sentences)| LatePassage { context, sentences })
                 .collect();
-            let (sentences, whole) =
+            let covered = distinct.covered(0..n_p);
+            let (sentence_rows, whole) =
                 engine.embed_late_batched(&passages, opts.batch_size, |done| {
-                    opts.report(Stage::EmbeddingPassages, done, passages.len())
+                    opts.report(Stage::EmbeddingPassages, covered[done], n_p)
                 })?;
-            Ok((sentences, settings.passage_vectors.then_some(whole)))
+            let sentence_rows = distinct.spread(&sentence_rows, dim, |(_, s)| s.len());
+            let whole = settings
+                .passage_vectors
+                .then(|| distinct.spread(&whole, dim, |_| 1));
+            Ok((sentence_rows, whole))
         }
         SentenceVectors::Separate => {
-            let texts = prepared.sentence_texts();
-            let sentences = engine.embed_passages_batched(&texts, opts.batch_size, |done| {
-                opts.report(Stage::EmbeddingSentences, done, texts.len())
-            })?;
-            if !settings.passage_vectors {
-                return Ok((sentences, None));
+            let sentences = prepared.sentence_texts();
+            let passages: Vec<String> = if settings.passage_vectors {
+                prepared
+                    .passage_texts()
+                    .into_iter()
+                    .zip(&contexts)
+                    .map(|(text, context)| {
+                        if context.is_empty() {
+                            text.to_string()
+                        } else {
+                            format!("{context}\n{text}")
+                        }
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            // Sentences first, so that a passage that is one of the sentences reuses it.
+            let (n_s, n_p) = (sentences.len(), passages.len());
+            let distinct = Distinct::of(
+                sentences
+                    .iter()
+                    .copied()
+                    .chain(passages.iter().map(String::as_str)),
+            );
+            let split = distinct.unique_in_first(n_s);
+            let covered = distinct.covered(0..n_s);
+            let mut vectors = engine.embed_passages_batched(
+                &distinct.unique[..split],
+                opts.batch_size,
+                |done| opts.report(Stage::EmbeddingSentences, covered[done], n_s),
+            )?;
+            if settings.passage_vectors {
+                let covered = distinct.covered(n_s..n_s + n_p);
+                vectors.extend(engine.embed_passages_batched(
+                    &distinct.unique[split..],
+                    opts.batch_size,
+                    |done| opts.report(Stage::EmbeddingPassages, covered[split + done], n_p),
+                )?);
             }
-            let texts: Vec<String> = prepared
-                .passage_texts()
-                .into_iter()
-                .zip(&contexts)
-                .map(|(text, context)| {
-                    if context.is_empty() {
-                        text.to_string()
-                    } else {
-                        format!("{context}\n{text}")
-                    }
-                })
-                .collect();
-            let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
-            let passages = engine.embed_passages_batched(&texts, opts.batch_size, |done| {
-                opts.report(Stage::EmbeddingPassages, done, texts.len())
-            })?;
-            Ok((sentences, Some(passages)))
+            let mut sentence_rows = distinct.spread(&vectors, dim, |_| 1);
+            let passage_rows = sentence_rows.split_off(n_s * dim);
+            Ok((
+                sentence_rows,
+                settings.passage_vectors.then_some(passage_rows),
+            ))
         }
     }
 }

@@ -5,6 +5,7 @@
 //! |---|---|
 //! | `options` | [`BuildOptions`], progress reports ([`Progress`], [`Stage`]) |
 //! | `build` | documents → prepared, embedded documents in a serializer |
+//! | `distinct` | each distinct text embedded once, its vector copied to every occurrence |
 //! | `serializer` | the one writer of a segment's files, for builds and merges alike |
 //! | `reader` | [`Segment`]: an opened segment and its searches (local passage ids) |
 //! | `dense` | exact dense scoring, sentence → passage aggregation |
@@ -14,6 +15,7 @@
 pub(crate) mod bm25;
 pub(crate) mod build;
 pub(crate) mod dense;
+mod distinct;
 pub(crate) mod graph;
 mod options;
 mod reader;
