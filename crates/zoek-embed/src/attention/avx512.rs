@@ -7,7 +7,7 @@ use super::{Tiles, drive};
 use crate::ops::AttnShape;
 
 #[cfg(target_arch = "x86_64")]
-struct Avx512;
+pub(super) struct Avx512;
 
 /// [`super::attention_rows_with`] on this path.
 ///

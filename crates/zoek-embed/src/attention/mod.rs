@@ -2,8 +2,8 @@
 //!
 //! | file | holds |
 //! |---|---|
-//! | `mod.rs` | the entry point, the choice of path, the row-group driver and softmax |
-//! | `avx512.rs` | score and value tiles on 16-lane registers (AVX-512F) |
+//! | `mod.rs` | the entry point, the choice of path, the row-group driver |
+//! | `avx512.rs` | score and value tiles and the softmax on 16-lane registers (AVX-512F) |
 //! | `avx2.rs` | the same on 8-lane registers (AVX2 + FMA) |
 //!
 //! The portable path is [`crate::ops::attention_rows_portable`] (also used for head sizes the
@@ -77,7 +77,7 @@ macro_rules! tiles_by_rows {
 mod avx2;
 mod avx512;
 
-use crate::ops::{AttnShape, attention_rows_portable, exp, kt_stride, max, sum};
+use crate::ops::{AttnShape, attention_rows_portable, kt_stride};
 
 /// Which implementation [`attention_rows_with`] runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,6 +91,46 @@ pub enum AttnPath {
 }
 
 impl AttnPath {
+    /// Every path, fastest first.
+    pub const ALL: [AttnPath; 3] = [Self::Avx512, Self::Avx2, Self::Portable];
+
+    /// The name the `ZOEK_ATTENTION` environment variable takes: `avx512`, `avx2`,
+    /// `portable`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Avx512 => "avx512",
+            Self::Avx2 => "avx2",
+            Self::Portable => "portable",
+        }
+    }
+
+    /// The path passes take for head size `hd`: the one named by `ZOEK_ATTENTION` where
+    /// this CPU and head size take it (to compare paths, or to run an AVX2-only CPU's code
+    /// on a newer one, with `ZOEK_KERNEL` for the products), else [`AttnPath::detect`]'s.
+    /// The variable is read once; an unknown name or a path this CPU lacks is logged.
+    pub fn chosen(hd: usize) -> Self {
+        static NAMED: std::sync::OnceLock<Option<AttnPath>> = std::sync::OnceLock::new();
+        let named = *NAMED.get_or_init(|| {
+            let name = std::env::var("ZOEK_ATTENTION")
+                .ok()
+                .filter(|n| !n.is_empty())?;
+            let path = Self::ALL.into_iter().find(|p| p.name() == name);
+            match path {
+                // 16 divides every head size the SIMD paths take: this asks for the CPU.
+                Some(p) if !p.is_available(16) => {
+                    tracing::warn!(?p, "ZOEK_ATTENTION names a path this CPU lacks");
+                }
+                Some(p) => tracing::debug!(?p, "attention path named by ZOEK_ATTENTION"),
+                None => tracing::warn!(name, "ZOEK_ATTENTION names no attention path"),
+            }
+            path
+        });
+        match named {
+            Some(p) if p.is_available(hd) => p,
+            _ => Self::detect(hd),
+        }
+    }
+
     /// The fastest path this CPU runs for head size `hd`.
     pub fn detect(hd: usize) -> Self {
         [Self::Avx512, Self::Avx2]
@@ -136,7 +176,7 @@ pub(crate) fn attention_rows(
     shape: AttnShape,
     probs: &mut Vec<f32>,
 ) {
-    let path = AttnPath::detect(shape.hidden / shape.heads);
+    let path = AttnPath::chosen(shape.hidden / shape.heads);
     attention_rows_with(path, out, first, q, kt, v, bounds, shape, probs);
 }
 
@@ -235,8 +275,8 @@ pub(crate) trait Tiles {
 }
 
 /// Takes the rows a sequence at a time and, per head, in groups of at most `T::MR`
-/// consecutive rows: scores, softmax, values. Inlined into each instruction set's entry so that
-/// the softmax loops are compiled for it too.
+/// consecutive rows: scores, softmax, values. Inlined into each instruction set's entry, whose
+/// target features the tiles need.
 ///
 /// # Safety
 /// The CPU must run `T`'s instructions, and the slices must hold the shapes
@@ -328,25 +368,6 @@ unsafe fn drive<T: Tiles>(
     }
 }
 
-/// [`Tiles::softmax`] in plain Rust, which the compiler vectorises for the caller's
-/// instruction set (the AVX2 path's).
-///
-/// # Safety
-/// `p` must hold `len` entries.
-#[inline(always)]
-unsafe fn softmax_rust(p: *mut f32, len: usize) {
-    // SAFETY: forwarded from the caller.
-    let p = unsafe { std::slice::from_raw_parts_mut(p, len) };
-    let mx = max(p);
-    for pj in p.iter_mut() {
-        *pj = exp(*pj - mx);
-    }
-    let inv = 1.0 / sum(p);
-    for pj in p.iter_mut() {
-        *pj *= inv;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -412,6 +433,44 @@ mod tests {
             check(path, 75, 96, 2, &[(0, 1), (1, 40), (40, 75)]);
             check(path, 70, 384, 12, &[(0, 5), (5, 6), (6, 70)]);
             check(path, 40, 48, 1, &[(0, 40)]);
+        }
+    }
+
+    /// Each path's softmax against f64 over every tail length and score ranges from
+    /// attention's usual few units to far past `exp`'s clamp.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn every_softmax_matches_f64() {
+        type Softmax = unsafe fn(*mut f32, usize);
+        let paths: [(AttnPath, Softmax); 2] = [
+            (AttnPath::Avx512, <avx512::Avx512 as Tiles>::softmax),
+            (AttnPath::Avx2, <avx2::Avx2 as Tiles>::softmax),
+        ];
+        for (path, softmax) in paths {
+            if !path.is_available(16) {
+                continue;
+            }
+            for len in 1usize..=48 {
+                for spread in [0.5f32, 8.0, 300.0] {
+                    let padded = len.next_multiple_of(16);
+                    let x: Vec<f32> = (0..padded)
+                        .map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0 * spread)
+                        .collect();
+                    let mut p = x.clone();
+                    // SAFETY: the path runs on this CPU; `p` holds the row rounded up to 16.
+                    unsafe { softmax(p.as_mut_ptr(), len) };
+                    let mx = x[..len].iter().fold(f64::MIN, |m, &v| m.max(v as f64));
+                    let z: f64 = x[..len].iter().map(|&v| (v as f64 - mx).exp()).sum();
+                    for j in 0..len {
+                        let want = (x[j] as f64 - mx).exp() / z;
+                        let got = p[j] as f64;
+                        assert!(
+                            (got - want).abs() <= 4e-6 * want.max(1e-3),
+                            "{path:?} len {len} spread {spread} j {j}: {got} vs {want}"
+                        );
+                    }
+                }
+            }
         }
     }
 

@@ -111,6 +111,11 @@ fn embed(
                 .iter()
                 .map(|&(context, sentences)| LatePassage { context, sentences })
                 .collect();
+            tracing::debug!(
+                passages = n_p,
+                distinct = passages.len(),
+                "late chunking: each distinct passage embedded once"
+            );
             let covered = distinct.covered(0..n_p);
             let (sentence_rows, whole) =
                 engine.embed_late_batched(&passages, opts.batch_size, |done| {
@@ -149,6 +154,13 @@ fn embed(
                     .chain(passages.iter().map(String::as_str)),
             );
             let split = distinct.unique_in_first(n_s);
+            tracing::debug!(
+                sentences = n_s,
+                passages = n_p,
+                distinct_sentences = split,
+                distinct_passages_not_sentences = distinct.unique.len() - split,
+                "each distinct text embedded once"
+            );
             let covered = distinct.covered(0..n_s);
             let mut vectors = engine.embed_passages_batched(
                 &distinct.unique[..split],
