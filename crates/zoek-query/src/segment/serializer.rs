@@ -196,22 +196,7 @@ impl SegmentSerializer {
                     }),
                 )
             });
-            let vectors = (|| {
-                if let (Some(file), Some(vectors)) = (&data.passage_vectors, &self.passage_vectors)
-                {
-                    write_array(&dir.join(file), MAGIC_VECTORS, dim, vectors)?;
-                }
-                opts.report(Stage::Writing, 4, steps);
-                if let Some(file) = &data.hnsw {
-                    write_hnsw(
-                        &dir.join(file),
-                        dim,
-                        &self.sentence_vectors,
-                        &opts.hnsw_params,
-                    )?;
-                }
-                Ok::<(), QueryError>(())
-            })();
+            let vectors = self.write_vectors_and_graph(dir, &data, opts, steps);
             // A panic there is a panic here, as when it ran on this thread.
             let bm25 = bm25
                 .join()
@@ -258,5 +243,29 @@ impl SegmentSerializer {
         }
         opts.report(Stage::Writing, steps, steps);
         Ok((manifest, self.entries))
+    }
+
+    /// The passage vectors (when kept) and the HNSW graph (when `data` names one): the part
+    /// of [`SegmentSerializer::write`] that runs beside the BM25 index.
+    fn write_vectors_and_graph(
+        &self,
+        dir: &Path,
+        data: &DataFiles,
+        opts: &BuildOptions,
+        steps: usize,
+    ) -> Result<()> {
+        if let (Some(file), Some(vectors)) = (&data.passage_vectors, &self.passage_vectors) {
+            write_array(&dir.join(file), MAGIC_VECTORS, self.dim, vectors)?;
+        }
+        opts.report(Stage::Writing, 4, steps);
+        if let Some(file) = &data.hnsw {
+            write_hnsw(
+                &dir.join(file),
+                self.dim,
+                &self.sentence_vectors,
+                &opts.hnsw_params,
+            )?;
+        }
+        Ok(())
     }
 }
