@@ -7,7 +7,9 @@
 //! The peak is a loop of independent integer dot-product instructions on registers (no
 //! memory), one per backend this CPU runs: `vpdpbusd` on 512 bits (AVX-512 VNNI) and on 256
 //! (AVX-VNNI), and `vpmaddubsw` + `vpmaddwd` + `vpaddd` on 256 (AVX2, the sequence a
-//! u8 × s8 dot product of 4 needs there). It runs on every thread of a rayon pool at once,
+//! u8 × s8 dot product of 4 needs there). AVX2 gets a second row, `vpmaddubsw` + `vpaddw`
+//! into 16-bit sums: the Q4_0 tile widens once per 8 such pairs, so its inner loop can run
+//! above the first row's rate, and this one is its ceiling. It runs on every thread of a rayon pool at once,
 //! so it is the peak of the cores the GEMM gets. One multiply-add counts as 2 operations,
 //! as in the kernel bench's GFLOP/s. The GEMM is [`QMatrix::matmul_with`] on the model's
 //! three shapes with `--tokens` rows of activations, best of 20 runs each.
@@ -46,13 +48,27 @@ fn main() {
         if !backend.is_available() {
             continue;
         }
-        let peak = pool.install(|| peak_gops(backend, threads));
-        let mut row = format!("| {} | {peak:.0} |", backend.name());
-        for (rows, cols) in [(384, 384), (1536, 384), (384, 1536)] {
-            let g = pool.install(|| gemm_gops(backend, rows, cols, tokens));
-            row += &format!(" {g:.0} ({:.0}%) |", 100.0 * g / peak);
+        let peak = pool.install(|| peak_gops(backend, threads, false));
+        let gemm: Vec<f64> = [(384, 384), (1536, 384), (384, 1536)]
+            .into_iter()
+            .map(|(rows, cols)| pool.install(|| gemm_gops(backend, rows, cols, tokens)))
+            .collect();
+        let row = |name: &str, peak: f64| {
+            let mut row = format!("| {name} | {peak:.0} |");
+            for g in &gemm {
+                row += &format!(" {g:.0} ({:.0}%) |", 100.0 * g / peak);
+            }
+            println!("{row}");
+        };
+        row(backend.name(), peak);
+        if backend == Backend::Avx2 {
+            // The Q4_0 tile sums 8 groups in 16 bits before one widening `vpmaddwd`, so
+            // its inner loop is `vpmaddubsw` + `vpaddw`: that pair's rate is the ceiling.
+            row(
+                "avx2, 16-bit sums",
+                pool.install(|| peak_gops(backend, threads, true)),
+            );
         }
-        println!("{row}");
     }
 }
 
@@ -68,12 +84,15 @@ fn cpu_name() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-/// Operations per second of `threads` copies of the backend's register loop, best of 3.
-fn peak_gops(backend: Backend, threads: usize) -> f64 {
+/// Operations per second of `threads` copies of the backend's register loop, best of 3;
+/// `narrow` takes AVX2's 16-bit-sum loop.
+fn peak_gops(backend: Backend, threads: usize, narrow: bool) -> f64 {
     let mut best = 0f64;
     for _ in 0..3 {
         let start = Instant::now();
-        let macs: u64 = rayon::broadcast(|_| run_loop(backend, ITERS)).iter().sum();
+        let macs: u64 = rayon::broadcast(|_| run_loop(backend, ITERS, narrow))
+            .iter()
+            .sum();
         let s = start.elapsed().as_secs_f64();
         best = best.max(2.0 * macs as f64 / s / 1e9);
     }
@@ -81,19 +100,21 @@ fn peak_gops(backend: Backend, threads: usize) -> f64 {
     best
 }
 
-/// Multiply-adds done by `iters` rounds of the backend's loop on this thread.
-fn run_loop(backend: Backend, iters: u64) -> u64 {
+/// Multiply-adds done by `iters` rounds of the backend's loop on this thread (`narrow`: AVX2's
+/// 16-bit-sum loop).
+fn run_loop(backend: Backend, iters: u64, narrow: bool) -> u64 {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: only backends this CPU runs reach here (`is_available` above).
     unsafe {
         match backend {
             Backend::Avx512Vnni => return x86::vnni512(iters),
             Backend::AvxVnni => return x86::vnni256(iters),
+            Backend::Avx2 if narrow => return x86::avx2_16(iters),
             Backend::Avx2 => return x86::avx2(iters),
             Backend::Scalar | Backend::Amx => {}
         }
     }
-    let _ = (backend, iters);
+    let _ = (backend, iters, narrow);
     0
 }
 
@@ -167,6 +188,46 @@ mod x86 {
                 w = in(ymm_reg) w,
                 x = in(ymm_reg) x,
                 o = in(ymm_reg) ones,
+                t0 = out(ymm_reg) _,
+                t1 = out(ymm_reg) _,
+                a0 = inout(ymm_reg) a[0],
+                a1 = inout(ymm_reg) a[1],
+                a2 = inout(ymm_reg) a[2],
+                a3 = inout(ymm_reg) a[3],
+                a4 = inout(ymm_reg) a[4],
+                a5 = inout(ymm_reg) a[5],
+                a6 = inout(ymm_reg) a[6],
+                a7 = inout(ymm_reg) a[7],
+                options(nomem, nostack),
+            );
+        }
+        black_box(a);
+        iters * 8 * 32
+    }
+    /// `vpmaddubsw` + `vpaddw` into 16-bit sums, the inner pair of zoek's Q4_0 tile (which
+    /// widens once per 8 of them); in assembly for the reason [`avx2`] is.
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn avx2_16(iters: u64) -> u64 {
+        let w = black_box(_mm256_set1_epi8(3));
+        let x = black_box(_mm256_set1_epi8(5));
+        let mut a = [_mm256_setzero_si256(); 8];
+        // SAFETY: register-only arithmetic on AVX2, which the caller checked.
+        unsafe {
+            std::arch::asm!(
+                "2:",
+                "vpmaddubsw {t0}, {w}, {x}", "vpaddw {a0}, {a0}, {t0}",
+                "vpmaddubsw {t1}, {w}, {x}", "vpaddw {a1}, {a1}, {t1}",
+                "vpmaddubsw {t0}, {w}, {x}", "vpaddw {a2}, {a2}, {t0}",
+                "vpmaddubsw {t1}, {w}, {x}", "vpaddw {a3}, {a3}, {t1}",
+                "vpmaddubsw {t0}, {w}, {x}", "vpaddw {a4}, {a4}, {t0}",
+                "vpmaddubsw {t1}, {w}, {x}", "vpaddw {a5}, {a5}, {t1}",
+                "vpmaddubsw {t0}, {w}, {x}", "vpaddw {a6}, {a6}, {t0}",
+                "vpmaddubsw {t1}, {w}, {x}", "vpaddw {a7}, {a7}, {t1}",
+                "dec {n}",
+                "jnz 2b",
+                n = inout(reg) iters => _,
+                w = in(ymm_reg) w,
+                x = in(ymm_reg) x,
                 t0 = out(ymm_reg) _,
                 t1 = out(ymm_reg) _,
                 a0 = inout(ymm_reg) a[0],
