@@ -98,9 +98,6 @@ unsafe fn tile2p<const T: usize>(job: &Job, p: usize, t0: usize) {
     let codes = job.w.codes.as_ptr();
     let scales = job.w.scales.as_ptr();
     let q = job.acts.q.as_ptr();
-    let d = job.acts.d.as_ptr();
-    let offset = job.acts.offset.as_ptr();
-    let ones = _mm256_set1_epi16(1);
     // [quarter][token]: quarters 0 and 1 are panel p's rows 0–7 and 8–15, 2 and 3 panel p + 1's.
     let mut facc = [[_mm256_setzero_ps(); T]; 4];
     // SAFETY: panels p, p + 1 and tokens t0..t0+T are inside the packed weights and the
@@ -120,14 +117,7 @@ unsafe fn tile2p<const T: usize>(job: &Job, p: usize, t0: usize) {
             let acc16 = block2x2(base, base2, a(0), a(1));
             for h in 0..4 {
                 let s = if h < 2 { sc } else { sc2 };
-                let dw = _mm256_loadu_ps(s.add((h % 2) * 8));
-                for t in 0..T {
-                    let o = _mm256_set1_epi32(*offset.add((t0 + t) * nb + b));
-                    let i = _mm256_add_epi32(_mm256_madd_epi16(acc16[h][t], ones), o);
-                    let da = _mm256_set1_ps(*d.add((t0 + t) * nb + b));
-                    let part = _mm256_mul_ps(_mm256_cvtepi32_ps(i), da);
-                    facc[h][t] = _mm256_fmadd_ps(part, dw, facc[h][t]);
-                }
+                scale_q4(&acc16[h], s.add((h % 2) * 8), job, t0, b, &mut facc[h]);
             }
         }
         let mut lo = [[_mm256_setzero_ps(); T]; 2];
@@ -217,9 +207,6 @@ unsafe fn tile<const T: usize>(job: &Job, p: usize, t0: usize) {
     let codes = job.w.codes.as_ptr();
     let scales = job.w.scales.as_ptr();
     let q = job.acts.q.as_ptr();
-    let d = job.acts.d.as_ptr();
-    let offset = job.acts.offset.as_ptr();
-    let ones = _mm256_set1_epi16(1);
     let mut facc = [[_mm256_setzero_ps(); T]; 2];
     // SAFETY: panel p and tokens t0..t0+T are inside the packed weights and the quantised
     // activations (the caller's job bounds), so every offset below is in bounds.
@@ -249,19 +236,45 @@ unsafe fn tile<const T: usize>(job: &Job, p: usize, t0: usize) {
                 }
             }
             for h in 0..2 {
-                let dw = _mm256_loadu_ps(scales.add((p * nb + b) * PANEL + h * 8));
-                for t in 0..T {
-                    let o = _mm256_set1_epi32(*offset.add((t0 + t) * nb + b));
-                    let i = _mm256_add_epi32(_mm256_madd_epi16(acc16[h][t], ones), o);
-                    let da = _mm256_set1_ps(*d.add((t0 + t) * nb + b));
-                    let part = _mm256_mul_ps(_mm256_cvtepi32_ps(i), da);
-                    facc[h][t] = _mm256_fmadd_ps(part, dw, facc[h][t]);
-                }
+                let dw = scales.add((p * nb + b) * PANEL + h * 8);
+                scale_q4(&acc16[h], dw, job, t0, b, &mut facc[h]);
             }
         }
     }
     // SAFETY: forwarded from the caller.
     unsafe { store_halves(job, p, t0, &facc) };
+}
+
+/// Adds one Q4_0 block's share to 8 output rows of tokens `t0..t0 + T`: each token's 16-bit
+/// pair sums `acc16[t]` (any past `T` are ignored) widened, the zero point's offset added, times the activation scale
+/// and the rows' weight scales (8 at `dw`).
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA; `dw` must hold 8 scales, and block `b` of tokens
+/// `t0..t0 + T` must lie inside the job's quantised activations.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn scale_q4<const T: usize>(
+    acc16: &[std::arch::x86_64::__m256i],
+    dw: *const f32,
+    job: &Job,
+    t0: usize,
+    b: usize,
+    facc: &mut [std::arch::x86_64::__m256; T],
+) {
+    use std::arch::x86_64::*;
+    let nb = job.w.blocks();
+    // SAFETY: the caller's bounds.
+    unsafe {
+        let dw = _mm256_loadu_ps(dw);
+        for (t, (acc, f)) in acc16.iter().zip(facc.iter_mut()).enumerate() {
+            let o = _mm256_set1_epi32(*job.acts.offset.as_ptr().add((t0 + t) * nb + b));
+            let i = _mm256_add_epi32(_mm256_madd_epi16(*acc, _mm256_set1_epi16(1)), o);
+            let da = _mm256_set1_ps(*job.acts.d.as_ptr().add((t0 + t) * nb + b));
+            *f = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(i), da), dw, *f);
+        }
+    }
 }
 
 /// One group of [`block3`]: the group's two weight vectors against each token's word,
