@@ -9,8 +9,8 @@
 //! (AVX-VNNI), and `vpmaddubsw` + `vpmaddwd` + `vpaddd` on 256 (AVX2, the sequence a
 //! u8 × s8 dot product of 4 needs there). AVX2 gets a second row, `vpmaddubsw` + `vpaddw`
 //! into 16-bit sums: the Q4_0 tile widens once per 8 such pairs, so its inner loop can run
-//! above the first row's rate, and this one is its ceiling. It runs on every thread of a rayon pool at once,
-//! so it is the peak of the cores the GEMM gets. One multiply-add counts as 2 operations,
+//! above the first row's rate, and this one is its ceiling. It runs on every thread of a
+//! rayon pool at once, so it is the peak of the cores the GEMM gets. One multiply-add counts as 2 operations,
 //! as in the kernel bench's GFLOP/s. The GEMM is [`QMatrix::matmul_with`] on the model's
 //! three shapes with `--tokens` rows of activations, best of 20 runs each.
 
@@ -204,6 +204,7 @@ mod x86 {
         black_box(a);
         iters * 8 * 32
     }
+
     /// `vpmaddubsw` + `vpaddw` into 16-bit sums, the inner pair of zoek's Q4_0 tile (which
     /// widens once per 8 of them); in assembly for the reason [`avx2`] is.
     #[target_feature(enable = "avx2")]

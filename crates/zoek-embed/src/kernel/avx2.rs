@@ -120,14 +120,11 @@ unsafe fn tile2p<const T: usize>(job: &Job, p: usize, t0: usize) {
                 scale_q4(&acc16[h], s.add((h % 2) * 8), job, t0, b, &mut facc[h]);
             }
         }
-        let mut lo = [[_mm256_setzero_ps(); T]; 2];
-        let mut hi = [[_mm256_setzero_ps(); T]; 2];
-        lo.copy_from_slice(&facc[..2]);
-        hi.copy_from_slice(&facc[2..]);
+        let [q0, q1, q2, q3] = facc;
         // SAFETY: forwarded from the caller.
-        store_halves(job, p, t0, &lo);
+        store_halves(job, p, t0, &[q0, q1]);
         // SAFETY: as above, panel p + 1.
-        store_halves(job, p + 1, t0, &hi);
+        store_halves(job, p + 1, t0, &[q2, q3]);
     }
 }
 
@@ -246,8 +243,8 @@ unsafe fn tile<const T: usize>(job: &Job, p: usize, t0: usize) {
 }
 
 /// Adds one Q4_0 block's share to 8 output rows of tokens `t0..t0 + T`: each token's 16-bit
-/// pair sums `acc16[t]` (any past `T` are ignored) widened, the zero point's offset added, times the activation scale
-/// and the rows' weight scales (8 at `dw`).
+/// pair sums `acc16[t]` (any past `T` are ignored) widened, the zero point's offset added,
+/// times the activation scale and the rows' weight scales (8 at `dw`).
 ///
 /// # Safety
 /// The CPU must support AVX2 and FMA; `dw` must hold 8 scales, and block `b` of tokens

@@ -13,8 +13,9 @@
 //!
 //! Codes and scales start a 64-byte cache line ([`Aligned`]), and so does every (panel,
 //! block) of them (512 bytes of codes, 64 of scales): no vector load of a block straddles two
-//! lines. In a plain `Vec` they sat wherever the allocator put them, for large buffers 16
-//! bytes past a page, so every second 32-byte load of the AVX2 tiles was a line split.
+//! lines. In a plain `Vec` they sat wherever the allocator put them (glibc hands out its
+//! large, mmap'd chunks 16 bytes past a page), so every second 32-byte load of the AVX2
+//! tiles could be a line split.
 
 use super::{BLOCK, BLOCK_BYTES, PANEL};
 use half::f16;
